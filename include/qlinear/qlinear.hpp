@@ -1,0 +1,8 @@
+#pragma once
+// qlinear: post-training weight quantization and quantized linear layers on CPU.
+
+#include <qlinear/error.hpp>
+#include <qlinear/format.hpp>
+#include <qlinear/linear.hpp>
+#include <qlinear/tensor.hpp>
+#include <qlinear/version.hpp>

@@ -1,0 +1,45 @@
+// q4_0: blocks of 32, w = d·(q − 8) with q in [0, 15]. d = m / −8 where m is the weight of largest
+// magnitude (the first one on ties), so that m itself maps to q = 0 exactly and the 16th level is
+// spent on the side of m's sign. q = min(15, trunc(w/d + 8.5)); element j goes in the low nibble and
+// element j+16 in the high nibble of qs[j].
+
+#include "core/half.hpp"
+#include "formats/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qlinear::formats {
+
+void quantize_row_q4_0_ref(const float* x, block_q4_0* y, std::size_t n) {
+  for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
+    float amax = 0.0f;
+    float extreme = 0.0f;
+    for (std::size_t j = 0; j < kBlock32; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        extreme = x[j];
+      }
+    }
+    const float d = extreme / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = core::fp32_to_fp16(d);
+    for (std::size_t j = 0; j < 16; ++j) {
+      const int lo = std::min(15, static_cast<int>(x[j] * id + 8.5f));
+      const int hi = std::min(15, static_cast<int>(x[j + 16] * id + 8.5f));
+      y[b].qs[j] = static_cast<std::uint8_t>(lo | (hi << 4));
+    }
+  }
+}
+
+void dequantize_row_q4_0_ref(const block_q4_0* x, float* y, std::size_t n) {
+  for (std::size_t b = 0; b < n / kBlock32; ++b, y += kBlock32) {
+    const float d = core::fp16_to_fp32(x[b].d);
+    for (std::size_t j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>((x[b].qs[j] & 0x0f) - 8) * d;
+      y[j + 16] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+}  // namespace qlinear::formats

@@ -1,0 +1,43 @@
+// q4_1: blocks of 32, w = d·q + m with q in [0, 15], m = min(w), d = (max − min) / 15 (both fp16).
+// q = min(15, trunc((w − m)/d + 0.5)); nibble order as q4_0.
+
+#include "core/half.hpp"
+#include "formats/reference.hpp"
+
+#include <algorithm>
+#include <cfloat>
+
+namespace qlinear::formats {
+
+void quantize_row_q4_1_ref(const float* x, block_q4_1* y, std::size_t n) {
+  for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
+    float lo = FLT_MAX;
+    float hi = -FLT_MAX;
+    for (std::size_t j = 0; j < kBlock32; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    const float d = (hi - lo) / 15.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = core::fp32_to_fp16(d);
+    y[b].m = core::fp32_to_fp16(lo);
+    for (std::size_t j = 0; j < 16; ++j) {
+      const int q0 = std::min(15, static_cast<int>((x[j] - lo) * id + 0.5f));
+      const int q1 = std::min(15, static_cast<int>((x[j + 16] - lo) * id + 0.5f));
+      y[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void dequantize_row_q4_1_ref(const block_q4_1* x, float* y, std::size_t n) {
+  for (std::size_t b = 0; b < n / kBlock32; ++b, y += kBlock32) {
+    const float d = core::fp16_to_fp32(x[b].d);
+    const float m = core::fp16_to_fp32(x[b].m);
+    for (std::size_t j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(x[b].qs[j] & 0x0f) * d + m;
+      y[j + 16] = static_cast<float>(x[b].qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+}  // namespace qlinear::formats

@@ -1,0 +1,135 @@
+// quantize() and dequantize() over whole tensors: validation, row padding, and the affine scales.
+
+#include "core/checked.hpp"
+#include "core/half.hpp"
+#include "formats/affine.hpp"
+#include "formats/registry.hpp"
+#include "formats/tensor_builder.hpp"
+#include "formats/weight_view.hpp"
+
+#include <qlinear/error.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace qlinear {
+namespace {
+
+using Granularity = AffineOptions::Granularity;
+
+std::string position(std::size_t index, std::size_t cols) {
+  return "row " + std::to_string(index / cols) + ", column " + std::to_string(index % cols);
+}
+
+void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, Format format) {
+  if (rows == 0 || cols == 0) {
+    throw Error(ErrorCode::size_mismatch, "cannot quantize an empty shape [" + std::to_string(rows) +
+                                              ", " + std::to_string(cols) + "]");
+  }
+  const std::size_t expected = core::checked_mul(rows, cols, "weight count");
+  if (w.size() != expected) {
+    throw Error(ErrorCode::size_mismatch,
+                "weights have " + std::to_string(w.size()) + " values, expected rows × cols = " +
+                    std::to_string(rows) + " × " + std::to_string(cols) + " = " +
+                    std::to_string(expected));
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (!std::isfinite(w[i])) {
+      throw Error(ErrorCode::non_finite, "weight at " + position(i, cols) + " is " +
+                                             (std::isnan(w[i]) ? "NaN" : "Inf"));
+    }
+  }
+  if (format == Format::f16) {
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (std::isinf(core::fp16_to_fp32(core::fp32_to_fp16(w[i])))) {
+        throw Error(ErrorCode::non_finite, "weight " + std::to_string(w[i]) + " at " +
+                                               position(i, cols) +
+                                               " is outside the f16 range (±65504)");
+      }
+    }
+  }
+}
+
+void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t cols, std::byte* out,
+                     std::size_t row_bytes, std::size_t padded_cols, const formats::FormatTraits& t) {
+  std::vector<float> padded(padded_cols, 0.0f);  // the zeros after cols stay zero for every row
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* src = w.data() + r * cols;
+    if (padded_cols != cols) {
+      std::copy(src, src + cols, padded.begin());
+      src = padded.data();
+    }
+    t.quantize_row_ref(src, out + r * row_bytes, padded_cols);
+  }
+}
+
+QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std::size_t cols,
+                                Format format, const AffineOptions& options) {
+  std::byte* codes = nullptr;
+  QuantizedTensor t = TensorBuilder::allocate(format, rows, cols, codes);
+  const AffineLayout layout = affine_layout(options, rows, t.padded_cols());
+  const formats::AffineSpec spec = formats::affine_spec(format, options);
+
+  std::vector<formats::AffineParams> params(layout.scale_count);
+  if (options.granularity == Granularity::tensor) {
+    params[0] = formats::calibrate_affine(w, spec, options);
+  } else {
+    for (std::size_t r = 0; r < rows; ++r) {
+      for (std::size_t g = 0; g < layout.groups_per_row; ++g) {
+        // Only real weights calibrate a group: the row's zero padding must not shift percentiles.
+        const std::size_t begin = std::min(cols, g * layout.group_size);
+        const std::size_t end = std::min(cols, begin + layout.group_size);
+        params[r * layout.groups_per_row + g] =
+            formats::calibrate_affine(w.subspan(r * cols + begin, end - begin), spec, options);
+      }
+    }
+  }
+
+  const bool per_tensor = options.granularity == Granularity::tensor;
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::byte* row = codes + r * t.row_bytes();
+    for (std::size_t c = 0; c < t.padded_cols(); ++c) {
+      const auto& p = params[per_tensor ? 0 : r * layout.groups_per_row + c / layout.group_size];
+      const float value = c < cols ? w[r * cols + c] : 0.0f;
+      formats::store_affine_code(row, c, formats::quantize_affine_value(value, p, spec), spec);
+    }
+  }
+
+  std::vector<float> scales(params.size());
+  std::vector<std::uint8_t> zero_points(options.symmetric ? 0 : params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    scales[i] = params[i].scale;
+    if (!options.symmetric) zero_points[i] = params[i].zero_point;
+  }
+  TensorBuilder::set_affine(t, options, layout, std::move(scales), std::move(zero_points));
+  return t;
+}
+
+}  // namespace
+
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                         const AffineOptions& affine) {
+  const formats::FormatTraits& t = formats::traits(format);
+  check_input(w, rows, cols, format);
+  if (t.info.affine) return quantize_affine(w, rows, cols, format, affine);
+  std::byte* storage = nullptr;
+  QuantizedTensor q = TensorBuilder::allocate(format, rows, cols, storage);
+  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t);
+  return q;
+}
+
+std::vector<float> dequantize(const QuantizedTensor& q) {
+  const formats::WeightView view = formats::view_of(q);
+  std::vector<float> out(q.rows() * q.cols());
+  std::vector<float> row(q.padded_cols());
+  for (std::size_t r = 0; r < q.rows(); ++r) {
+    formats::dequantize_row(view, r, row.data());
+    std::copy_n(row.begin(), q.cols(), out.begin() + static_cast<std::ptrdiff_t>(r * q.cols()));
+  }
+  return out;
+}
+
+}  // namespace qlinear

@@ -1,0 +1,27 @@
+#pragma once
+// The one table of formats. Kernels, I/O and the CLI ask it; nothing else switches on the format to
+// learn a block size or find a reference function.
+
+#include <qlinear/format.hpp>
+
+#include <cstddef>
+
+namespace qlinear::formats {
+
+// Row functions on whole blocks: n is a multiple of the block size.
+using QuantizeRowFn = void (*)(const float* x, void* blocks, std::size_t n);
+using DequantizeRowFn = void (*)(const void* blocks, float* y, std::size_t n);
+
+struct FormatTraits {
+  FormatInfo info;
+  QuantizeRowFn quantize_row_ref;      // null for the affine formats (they need their scales)
+  DequantizeRowFn dequantize_row_ref;  // null for the affine formats
+  Format activation;                   // what the integer kernels quantize activations to
+};
+
+const FormatTraits& traits(Format format);
+
+// Bytes that `cols` weights take once padded to the format's row alignment.
+std::size_t padded_row_bytes(const FormatInfo& info, std::size_t cols);
+
+}  // namespace qlinear::formats

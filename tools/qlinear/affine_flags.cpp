@@ -1,0 +1,55 @@
+#include "affine_flags.hpp"
+
+#include <qlinear/error.hpp>
+
+namespace qlinear::cli {
+
+void AffineFlags::add_to(CLI::App& cmd) {
+  cmd.add_flag("--asymmetric", asymmetric, "i8/i4: asymmetric codes with a zero point (default symmetric)");
+  cmd.add_option("--granularity", granularity, "i8/i4: one scale per tensor, channel (row) or group")
+      ->check(CLI::IsMember({"tensor", "channel", "group"}))
+      ->capture_default_str();
+  cmd.add_option("--group-size", group_size,
+                 "i8/i4: inputs per scale with --granularity group (multiple of 8; default 32)");
+  cmd.add_option("--calibration", calibration, "i8/i4: clipping range by minmax, percentile or mse search")
+      ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+      ->capture_default_str();
+  cmd.add_option("--percentile", percentile, "i8/i4: p for --calibration percentile, in (50, 100]")
+      ->capture_default_str();
+}
+
+AffineOptions AffineFlags::options() const {
+  AffineOptions o;
+  o.symmetric = !asymmetric;
+  if (granularity == "tensor") {
+    o.granularity = AffineOptions::Granularity::tensor;
+  } else if (granularity == "group") {
+    o.granularity = AffineOptions::Granularity::group;
+    o.group_size = group_size == 0 ? 32 : group_size;
+  } else {
+    o.granularity = AffineOptions::Granularity::channel;
+  }
+  if (group_size != 0 && o.granularity != AffineOptions::Granularity::group) {
+    throw Error(ErrorCode::invalid_argument, "--group-size needs --granularity group");
+  }
+  if (calibration == "percentile") {
+    o.calibration = AffineOptions::Calibration::percentile;
+  } else if (calibration == "mse") {
+    o.calibration = AffineOptions::Calibration::mse;
+  } else {
+    o.calibration = AffineOptions::Calibration::minmax;
+  }
+  o.percentile = percentile;
+  return o;
+}
+
+std::string AffineFlags::describe() const {
+  const AffineOptions o = options();
+  std::string s = o.symmetric ? "sym" : "asym";
+  s += o.granularity == AffineOptions::Granularity::group ? ", group " + std::to_string(o.group_size)
+                                                          : ", " + granularity;
+  s += ", " + calibration;
+  return s;
+}
+
+}  // namespace qlinear::cli

@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand of the qlinear tool registers itself on the CLI11 app.
+
+#include <CLI/CLI.hpp>
+
+namespace qlinear::cli {
+
+void add_formats_command(CLI::App& app);
+
+// Accepts a format name that parse_format() knows; otherwise a usage error listing the valid ones.
+CLI::Validator format_name_validator();
+void add_demo_command(CLI::App& app);
+
+}  // namespace qlinear::cli

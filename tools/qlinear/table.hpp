@@ -1,0 +1,35 @@
+#pragma once
+// Aligned text tables for the CLI: left-aligned text columns, right-aligned number columns.
+
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace qlinear::cli {
+
+class Table {
+ public:
+  enum class Align { left, right };
+  struct Column {
+    std::string header;
+    Align align = Align::right;
+  };
+
+  explicit Table(std::vector<Column> columns);
+  void add_row(std::vector<std::string> cells);  // as many cells as columns
+  void add_separator();                          // a rule before the next row (e.g. a total)
+  void print(std::ostream& out) const;
+
+ private:
+  std::vector<Column> columns_;
+  std::vector<std::vector<std::string>> rows_;  // an empty row is a separator
+};
+
+// Number formatting shared by the commands.
+std::string format_fixed(double value, int decimals);
+std::string format_significant(double value, int digits);  // "%.*g", "inf" for infinity
+std::string format_count(unsigned long long value);       // 1234567 -> "1,234,567"
+std::string format_shape(std::size_t rows, std::size_t cols);
+
+}  // namespace qlinear::cli
