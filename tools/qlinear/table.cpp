@@ -71,8 +71,9 @@ std::string format_fixed(double value, int decimals) {
 
 std::string format_significant(double value, int digits) {
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  if (value == 0) return "0";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, value);
+  std::snprintf(buf, sizeof buf, "%#.*g", digits, value);  // '#' keeps trailing zeros: 0.130
   return buf;
 }
 
