@@ -3,7 +3,6 @@
 
 #include "affine_flags.hpp"
 #include "commands.hpp"
-#include "table.hpp"
 
 #include <qlinear/qlinear.hpp>
 #include <qlinear/safetensors.hpp>

@@ -1,10 +1,10 @@
-#include "table.hpp"
+#include "core/text_table.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-namespace qlinear::cli {
+namespace qlinear::core {
 namespace {
 
 // Display width in columns: UTF-8 continuation bytes take no column of their own.
@@ -91,4 +91,4 @@ std::string format_shape(std::size_t rows, std::size_t cols) {
   return std::to_string(rows) + "×" + std::to_string(cols);
 }
 
-}  // namespace qlinear::cli
+}  // namespace qlinear::core
