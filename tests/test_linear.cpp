@@ -39,24 +39,22 @@ std::vector<Variant> all_variants() {
 
 class Forward : public ::testing::TestWithParam<Variant> {};
 
-// Every shape of the sweep: forward equals x · dequantize(W)ᵀ + b computed in double, within the
-// rounding bound of a float dot product of length K.
-TEST_P(Forward, MatchesTheDequantizedProductOverAShapeSweep) {
+// Every shape of the sweep: forward equals q8(x) · dequantize(W)ᵀ + b computed in double (x itself
+// for the float formats), within the float roundings the kernels make (test::check_forward).
+TEST_P(Forward, MatchesTheQuantizedInputTimesTheDequantizedWeightsOverAShapeSweep) {
   const Variant& v = GetParam();
   for (std::size_t in : {1, 7, 31, 32, 33, 100, 120, 257}) {
     for (std::size_t out = 1; out <= 9; ++out) {
       const auto w = test::gaussian(out * in, in * 100 + out);
       const auto bias = out % 2 ? test::gaussian(out, out) : std::vector<float>{};
       const auto layer = QuantizedLinear::from_weights(w, bias, out, in, v.format, v.affine);
-      const auto wq = layer.dequantize_weights();
       for (std::size_t batch = 1; batch <= 5; ++batch) {
         const auto x = test::gaussian(batch * in, batch + in + out);
         const auto y = layer.forward(x, batch);
-        const auto ref = test::reference_forward(x, batch, wq, out, in, bias);
-        const auto mag = test::magnitude_forward(x, batch, wq, out, in, bias);
+        const auto check = test::check_forward(layer, x, batch);
         ASSERT_EQ(y.size(), batch * out);
         for (std::size_t i = 0; i < y.size(); ++i) {
-          ASSERT_NEAR(y[i], ref[i], test::dot_tolerance(in, mag[i]))
+          ASSERT_NEAR(y[i], check.expected[i], check.tolerance[i])
               << v.label << " in=" << in << " out=" << out << " batch=" << batch << " i=" << i;
         }
       }
@@ -64,9 +62,10 @@ TEST_P(Forward, MatchesTheDequantizedProductOverAShapeSweep) {
   }
 }
 
-// Against the unquantized weights the output moves by at most Σ|x|·|w − ŵ| (plus rounding): the
+// Against the unquantized weights and inputs the output moves by at most Σ|x|·|w − ŵ| (the weight
+// error) plus Σ|ŵ|·|x − x̂| (the activation error of the quantized formats) plus rounding: the
 // layer applies the weights it reports, in the right rows and columns.
-TEST_P(Forward, StaysWithinTheWeightErrorOfTheExactProduct) {
+TEST_P(Forward, StaysWithinTheWeightAndInputErrorOfTheExactProduct) {
   const Variant& v = GetParam();
   const std::size_t in = 120, out = 24, batch = 3;
   const auto w = test::gaussian(out * in, 77);
@@ -74,17 +73,19 @@ TEST_P(Forward, StaysWithinTheWeightErrorOfTheExactProduct) {
   const auto layer = QuantizedLinear::from_weights(w, bias, out, in, v.format, v.affine);
   const auto wq = layer.dequantize_weights();
   const auto x = test::gaussian(batch * in, 79);
+  const auto xq = test::effective_input(v.format, x, batch, in);
   const auto y = layer.forward(x, batch);
   const auto exact = test::reference_forward(x, batch, w, out, in, bias);
-  const auto mag = test::magnitude_forward(x, batch, wq, out, in, bias);
+  const auto check = test::check_forward(layer, x, batch);
   for (std::size_t b = 0; b < batch; ++b) {
     for (std::size_t r = 0; r < out; ++r) {
-      double weight_error = 0;
+      double weight_error = 0, input_error = 0;
       for (std::size_t c = 0; c < in; ++c) {
         weight_error += std::fabs(double(x[b * in + c])) * std::fabs(double(w[r * in + c]) - wq[r * in + c]);
+        input_error += std::fabs(double(wq[r * in + c])) * std::fabs(double(x[b * in + c]) - xq[b * in + c]);
       }
       const std::size_t i = b * out + r;
-      ASSERT_LE(std::fabs(y[i] - exact[i]), weight_error + test::dot_tolerance(in, mag[i])) << v.label;
+      ASSERT_LE(std::fabs(y[i] - exact[i]), weight_error + input_error + check.tolerance[i]) << v.label;
     }
   }
 }

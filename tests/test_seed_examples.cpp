@@ -20,9 +20,8 @@ TEST(SeedExamples, AxonmlStyleQ8AndQ4LinearWithBias) {
       const auto layer = QuantizedLinear::from_weights(w, bias, out, in, f);
       const auto x = test::gaussian(batch * in, 3);
       const auto y = layer.forward(x, batch);
-      const auto ref = test::reference_forward(x, batch, layer.dequantize_weights(), out, in, bias);
-      const auto mag = test::magnitude_forward(x, batch, layer.dequantize_weights(), out, in, bias);
-      for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], test::dot_tolerance(in, mag[i]));
+      const auto check = test::check_forward(layer, x, batch);  // q8(x) · dequantize(W)ᵀ + b
+      for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], check.expected[i], check.tolerance[i]);
       // 34 bytes per 32 weights (q8_0) and 18 (q4_0), rows padded to whole blocks.
       const double block_bytes = f == Format::q8_0 ? 34 : 18;
       EXPECT_DOUBLE_EQ(layer.compression_ratio(), 4.0 * out * in / (out * ((in + 31) / 32) * block_bytes));
@@ -78,9 +77,8 @@ TEST(SeedExamples, TrustformersStylePerChannelInt8WithBiasShapeError) {
   const auto layer = QuantizedLinear::from_weights(w, bias, out, in, Format::i8);
   const auto x = test::gaussian(2 * in, 6);
   const auto y = layer.forward(x, 2);
-  const auto ref = test::reference_forward(x, 2, layer.dequantize_weights(), out, in, bias);
-  const auto mag = test::magnitude_forward(x, 2, layer.dequantize_weights(), out, in, bias);
-  for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], test::dot_tolerance(in, mag[i]));
+  const auto check = test::check_forward(layer, x, 2);  // q8(x) · dequantize(W)ᵀ + b
+  for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], check.expected[i], check.tolerance[i]);
 }
 
 }  // namespace

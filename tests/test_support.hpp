@@ -1,12 +1,18 @@
 #pragma once
 // Shared helpers of the test suite: data files, random weights, double-precision references.
 
+#include "formats/blocks.hpp"
+#include "formats/reference.hpp"
+#include "core/half.hpp"
+
 #include <qlinear/qlinear.hpp>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -72,6 +78,94 @@ inline double dot_tolerance(std::size_t k, double magnitude) {
   const double u = std::ldexp(1.0, -24);
   const double n = static_cast<double>(k + 2);
   return n * u / (1 - n * u) * magnitude;
+}
+
+// Whether forward() quantizes the activations of a layer in this format (every format but the
+// float ones; see linear.hpp).
+inline bool quantizes_activations(Format f) { return f != Format::f32 && f != Format::f16 && f != Format::bf16; }
+
+// q8(x): each row of x quantized per block of 32 by ggml's q8_0 reference quantizer (zero-padded)
+// and dequantized. Every value d·q is exact in float (11 × 8 significant bits).
+inline std::vector<float> q8_activations(const std::vector<float>& x, std::size_t batch, std::size_t in) {
+  const std::size_t padded = (in + 31) / 32 * 32;
+  std::vector<float> out(x.size()), row(padded), restored(padded);
+  std::vector<formats::block_q8_0> blocks(padded / 32);
+  for (std::size_t b = 0; b < batch; ++b) {
+    std::fill(row.begin(), row.end(), 0.0f);
+    std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(b * in), in, row.begin());
+    formats::quantize_row_q8_0_ref(row.data(), blocks.data(), padded);
+    formats::dequantize_row_q8_0_ref(blocks.data(), restored.data(), padded);
+    std::copy_n(restored.begin(), in, out.begin() + static_cast<std::ptrdiff_t>(b * in));
+  }
+  return out;
+}
+
+// The activations forward() multiplies W with: q8(x) or x itself.
+inline std::vector<float> effective_input(Format f, const std::vector<float>& x, std::size_t batch,
+                                          std::size_t in) {
+  return quantizes_activations(f) ? q8_activations(x, batch, in) : x;
+}
+
+// |min| of the block holding each weight (q4_1 and q5_1 store w = d·q + m; 0 for other formats).
+inline std::vector<double> block_min_magnitudes(const QuantizedTensor& q) {
+  std::vector<double> m(q.rows() * q.cols(), 0.0);
+  if (q.format() != Format::q4_1 && q.format() != Format::q5_1) return m;
+  const std::size_t block_bytes = q.format() == Format::q4_1 ? sizeof(formats::block_q4_1) : sizeof(formats::block_q5_1);
+  for (std::size_t r = 0; r < q.rows(); ++r) {
+    const std::byte* row = q.row_data(r).data();
+    for (std::size_t c = 0; c < q.cols(); ++c) {
+      std::uint16_t half;  // m is the second fp16 of both block layouts
+      std::memcpy(&half, row + (c / 32) * block_bytes + 2, sizeof half);
+      m[r * q.cols() + c] = std::fabs(core::fp16_to_fp32(half));
+    }
+  }
+  return m;
+}
+
+// The float roundings a quantized forward() can make per output: a kernel sums one product per
+// block-and-scale segment (two per block with a min) and scales each, and the reference's
+// dequantized weights are themselves rounded once. Bound: γ_(n+4) · Σ|terms| + u · Σ|x̂·ŵ| + bias,
+// where a term's magnitude is at most |x̂|·(|ŵ| + 2|m|) summed over its inputs and n is the count of
+// terms (γ's extra 4 cover the two products per term, the final scale and the bias).
+struct ForwardCheck {
+  std::vector<double> expected, tolerance;
+};
+
+inline ForwardCheck check_forward(const QuantizedLinear& layer, const std::vector<float>& x, std::size_t batch) {
+  const std::size_t out = layer.out_features(), in = layer.in_features();
+  const Format f = layer.format();
+  const std::vector<float> w = layer.dequantize_weights();
+  const std::vector<float> bias(layer.bias().begin(), layer.bias().end());
+  const std::vector<float> xe = effective_input(f, x, batch, in);
+  ForwardCheck check;
+  check.expected = reference_forward(xe, batch, w, out, in, bias);
+  check.tolerance.resize(check.expected.size());
+  const std::vector<double> mins = block_min_magnitudes(layer.weight());
+  const double u = std::ldexp(1.0, -24);
+  const std::size_t blocks = (in + 31) / 32;
+  std::size_t terms = in;  // the float formats: one product per input
+  if (quantizes_activations(f)) {
+    std::size_t segments = 1;  // segments of one block of 32 that share a scale
+    if (format_info(f).affine && layer.weight().affine_options().granularity == AffineOptions::Granularity::group) {
+      segments = 32 / std::gcd<std::size_t>(layer.weight().group_size(), 32);
+    }
+    const bool has_min = f == Format::q4_1 || f == Format::q5_1;
+    terms = blocks * segments * (has_min ? 2 : 1) + 1;
+  }
+  for (std::size_t b = 0; b < batch; ++b) {
+    for (std::size_t r = 0; r < out; ++r) {
+      double terms_magnitude = bias.empty() ? 0.0 : std::fabs(bias[r]), product = 0.0;
+      for (std::size_t c = 0; c < in; ++c) {
+        const double xv = std::fabs(static_cast<double>(xe[b * in + c])), wv = std::fabs(static_cast<double>(w[r * in + c]));
+        terms_magnitude += xv * (wv + 2 * mins[r * in + c]);
+        product += xv * wv;
+      }
+      const double n = static_cast<double>(terms + 4);
+      const double rounding = quantizes_activations(f) ? u * product : 0.0;
+      check.tolerance[b * out + r] = n * u / (1 - n * u) * terms_magnitude + rounding;
+    }
+  }
+  return check;
 }
 
 }  // namespace qlinear::test

@@ -4,5 +4,6 @@
 #include <qlinear/error.hpp>
 #include <qlinear/format.hpp>
 #include <qlinear/linear.hpp>
+#include <qlinear/runtime.hpp>
 #include <qlinear/tensor.hpp>
 #include <qlinear/version.hpp>

@@ -1,8 +1,10 @@
 #include "formats/weight_view.hpp"
-#include "kernels/gemm_ref.hpp"
+#include "kernels/forward.hpp"
+#include "kernels/packed.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/linear.hpp>
+#include <qlinear/runtime.hpp>
 
 #include <cmath>
 #include <string>
@@ -58,6 +60,8 @@ QuantizedLinear QuantizedLinear::from_quantized(QuantizedTensor weight, std::spa
   QuantizedLinear layer;
   layer.weight_ = std::move(weight);
   layer.bias_.assign(bias.begin(), bias.end());
+  // The packed copy is only read by the AVX2 kernels: a CPU without them does not pay for it.
+  if (best_isa() >= Isa::avx2) layer.packed_ = kernels::pack_weights(layer.weight_);
   return layer;
 }
 
@@ -66,8 +70,8 @@ void QuantizedLinear::forward(std::span<const float> x, std::size_t batch, std::
   check_batch_span("x", x.size(), batch, in_features(), "in_features");
   check_batch_span("y", y.size(), batch, out_features(), "out_features");
   if (batch == 0) return;
-  kernels::gemm_dequant_ref(formats::view_of(weight_), x.data(), batch,
-                            bias_.empty() ? nullptr : bias_.data(), y.data());
+  kernels::forward(active_isa(), formats::view_of(weight_), packed_.get(), x.data(), batch,
+                   bias_.empty() ? nullptr : bias_.data(), y.data());
 }
 
 std::vector<float> QuantizedLinear::forward(std::span<const float> x, std::size_t batch) const {

@@ -1,0 +1,158 @@
+// The kernel table and the choice of instruction-set level.
+
+#include "core/cpu_features.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/scalar_kernels.hpp"
+
+#include <qlinear/error.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#if defined(QLINEAR_HAVE_AVX2_KERNELS)
+#include "kernels/x86/avx2.hpp"
+#endif
+
+namespace qlinear::kernels {
+namespace {
+
+constexpr bool is_float_format(Format f) { return f == Format::f32 || f == Format::f16 || f == Format::bf16; }
+
+KernelTable make_scalar_table() {
+  KernelTable t{};
+  t.isa = Isa::scalar;
+  for (std::size_t i = 0; i < kFormatCount; ++i) {
+    const auto f = static_cast<Format>(i);
+    t.quantize_row[i] = nullptr;  // the reference quantizers are the scalar ones
+    t.gemm[i] = is_float_format(f) ? &scalar::gemm_float : &scalar::gemm_quantized;
+  }
+  t.quantize_activation_row = &scalar::quantize_activation_row;
+  t.int_tile_rows = 1;
+  t.float_tile_rows = 1;
+  return t;
+}
+
+const KernelTable& scalar_table() {
+  static const KernelTable table = make_scalar_table();
+  return table;
+}
+
+#if defined(QLINEAR_HAVE_AVX2_KERNELS)
+KernelTable make_avx2_table() {
+  KernelTable t = make_scalar_table();
+  t.isa = Isa::avx2;
+  auto set = [&](Format f, formats::QuantizeRowFn fn) { t.quantize_row[static_cast<std::size_t>(f)] = fn; };
+  set(Format::f16, &avx2::quantize_row_f16);
+  set(Format::bf16, &avx2::quantize_row_bf16);
+  set(Format::q8_0, &avx2::quantize_row_q8_0);
+  set(Format::q8_1, &avx2::quantize_row_q8_1);
+  set(Format::q4_0, &avx2::quantize_row_q4_0);
+  set(Format::q4_1, &avx2::quantize_row_q4_1);
+  set(Format::q5_0, &avx2::quantize_row_q5_0);
+  set(Format::q5_1, &avx2::quantize_row_q5_1);
+  for (std::size_t i = 0; i < kFormatCount; ++i) {
+    t.gemm[i] = is_float_format(static_cast<Format>(i)) ? &avx2::gemm_float : &avx2::gemm_quantized;
+  }
+  t.quantize_activation_row = &avx2::quantize_activation_row;
+  t.int_tile_rows = avx2::kIntTileRows;
+  t.float_tile_rows = avx2::kFloatTileRows;
+  return t;
+}
+
+const KernelTable& avx2_table() {
+  static const KernelTable table = make_avx2_table();
+  return table;
+}
+#endif
+
+// -1 until set_isa() is called.
+std::atomic<int> g_forced_isa{-1};
+
+struct EnvIsa {
+  bool set = false, valid = true;
+  Isa isa = Isa::scalar;
+  std::string text;
+};
+
+const EnvIsa& env_isa() {
+  static const EnvIsa env = [] {
+    EnvIsa e;
+    const char* text = std::getenv("QLINEAR_ISA");
+    if (text == nullptr || *text == '\0') return e;
+    e.set = true;
+    e.text = text;
+    try {
+      e.isa = parse_isa(text);
+    } catch (const Error&) {
+      e.valid = false;
+    }
+    return e;
+  }();
+  return env;
+}
+
+}  // namespace
+
+const KernelTable& kernel_table(Isa isa) {
+  if (isa > best_isa()) {
+    throw Error(ErrorCode::unsupported,
+                "instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  }
+#if defined(QLINEAR_HAVE_AVX2_KERNELS)
+  if (isa == Isa::avx2) return avx2_table();
+#endif
+  return scalar_table();
+}
+
+const KernelTable& active_kernels() { return kernel_table(active_isa()); }
+
+}  // namespace qlinear::kernels
+
+namespace qlinear {
+
+std::string_view isa_name(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+  }
+  return "unknown";
+}
+
+Isa parse_isa(std::string_view name) {
+  if (name == "scalar") return Isa::scalar;
+  if (name == "avx2") return Isa::avx2;
+  throw Error(ErrorCode::invalid_argument,
+              "unknown instruction set '" + std::string(name) + "'; valid: scalar, avx2");
+}
+
+Isa best_isa() noexcept {
+#if defined(QLINEAR_HAVE_AVX2_KERNELS)
+  const core::CpuFeatures& f = core::cpu_features();
+  if (f.avx2 && f.fma && f.f16c) return Isa::avx2;
+#endif
+  return Isa::scalar;
+}
+
+Isa active_isa() {
+  const int forced = kernels::g_forced_isa.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Isa>(forced);
+  const kernels::EnvIsa& env = kernels::env_isa();
+  if (!env.valid) {
+    throw Error(ErrorCode::invalid_argument,
+                "QLINEAR_ISA='" + env.text + "' is not an instruction set; valid: scalar, avx2");
+  }
+  const Isa best = best_isa();
+  return env.set && env.isa < best ? env.isa : best;
+}
+
+void set_isa(Isa isa) {
+  if (isa > best_isa()) {
+    throw Error(ErrorCode::unsupported, "set_isa(" + std::string(isa_name(isa)) +
+                                            "): this CPU supports at most " +
+                                            std::string(isa_name(best_isa())));
+  }
+  kernels::g_forced_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+}  // namespace qlinear

@@ -1,0 +1,98 @@
+#pragma once
+// The kernel table: one row of function pointers per instruction-set level, filled once. The
+// forward pass and quantize() look up the active level's row and use it for the whole call.
+//
+// Everything the ISA-specific files see is declared here as plain data and function pointers, so
+// they need no inline function from shared headers (a shared inline function compiled with AVX2
+// flags could be the copy the linker keeps for everyone).
+
+#include "formats/registry.hpp"
+#include "formats/weight_view.hpp"
+#include "kernels/activations.hpp"
+
+#include <qlinear/runtime.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qlinear::kernels {
+
+inline constexpr std::size_t kFormatCount = 11;
+inline constexpr std::size_t kIntPanelRows = 8;
+inline constexpr std::size_t kFloatPanelRows = 16;
+
+enum class CodeBits { four, five, eight };
+enum class ScaleKind { f16_per_block, f32_per_block, f32_per_row };
+enum class OffsetKind { none, constant, per_block, per_row };
+
+// Byte offsets inside one packed integer record (see packed.hpp).
+struct RecordLayout {
+  std::size_t mins, offsets, high, codes, bytes;
+};
+
+constexpr RecordLayout record_layout(CodeBits bits, ScaleKind scale, bool mins, OffsetKind offset) {
+  RecordLayout l{};
+  std::size_t at = scale == ScaleKind::f16_per_block ? 16 : scale == ScaleKind::f32_per_block ? 32 : 0;
+  l.mins = at;
+  at += mins ? 16 : 0;
+  l.offsets = at;
+  at += offset == OffsetKind::per_block ? 32 : 0;
+  l.high = at;
+  at += bits == CodeBits::five ? 32 : 0;
+  l.codes = at;
+  at += bits == CodeBits::eight ? 256 : 128;
+  l.bytes = at;
+  return l;
+}
+
+// A packed weight matrix as the kernels read it (built by pack_weights()).
+struct PackedView {
+  const std::byte* data = nullptr;
+  std::size_t panels = 0, panel_bytes = 0, blocks = 0;
+  CodeBits bits = CodeBits::four;
+  ScaleKind scale = ScaleKind::f16_per_block;
+  bool mins = false;
+  OffsetKind offset = OffsetKind::none;
+  std::int32_t constant_offset = 0;
+  const float* row_scales = nullptr;         // panels × 8
+  const std::int32_t* row_offsets = nullptr;  // panels × 8
+};
+
+// Float activations for the float kernels, in tiles of tile_rows rows stored input-major:
+// element (row t·tile_rows + i, input k) at data[(t·cols + k)·tile_rows + i]; tile_rows = 1 is the
+// caller's row-major x itself.
+struct FloatTiles {
+  std::size_t tile_rows = 1, tiles = 0;
+  const float* data = nullptr;
+};
+
+// One forward call: y[b·rows + r] = x_b · w_r + bias[r] for b < batch, r < rows.
+struct GemmArgs {
+  const formats::WeightView* weight = nullptr;  // the standard layout
+  const PackedView* packed = nullptr;           // null when the layer has no packed copy
+  ActivationTiles act;                          // integer formats
+  FloatTiles xf;                                // float formats
+  std::size_t batch = 0, rows = 0, cols = 0;
+  const float* bias = nullptr;                  // null for none
+  float* y = nullptr;
+};
+
+// Computes the outputs of rows [row_begin, row_end) for activation tiles [tile_begin, tile_end).
+// row_begin is a multiple of 16; row_end is one too, or `rows`.
+using GemmFn = void (*)(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                        std::size_t tile_begin, std::size_t tile_end);
+
+struct KernelTable {
+  Isa isa;
+  // f32 → the format's blocks, byte-identical to the reference; null where the reference serves.
+  formats::QuantizeRowFn quantize_row[kFormatCount];
+  QuantizeActivationRowFn quantize_activation_row;
+  GemmFn gemm[kFormatCount];
+  std::size_t int_tile_rows;    // activation rows per tile for batches > 1 (integer formats)
+  std::size_t float_tile_rows;  // the same for float formats
+};
+
+const KernelTable& kernel_table(Isa isa);
+const KernelTable& active_kernels();  // kernel_table(active_isa())
+
+}  // namespace qlinear::kernels

@@ -1,0 +1,52 @@
+#pragma once
+// Weights repacked once, when a layer is built, into the interleaved panels the AVX2 kernels read.
+// The layout is plain data (any code may build or read it); the standard layout stays the one the
+// API shows.
+//
+// Integer formats: panels of 8 rows. A panel holds, for each block of 32 inputs, one record:
+//   scales   8 × fp16 (ggml formats) or 8 × f32 (affine per-group); absent for affine per-row
+//            scales, which sit in row_scales instead
+//   mins     8 × fp16 (q4_1, q5_1 only)
+//   offsets  8 × int32 (affine asymmetric per-group only): each row's integer zero offset
+//   high     32 bytes (q5 only): the fifth bits, one 32-bit mask per step (see below)
+//   codes    128 bytes (4- and 5-bit formats) or 256 bytes (8-bit)
+// A step is 4 consecutive inputs of each of the 8 rows: 32 bytes whose byte 4·r + i belongs to row r,
+// so one vpmaddubsw against 4 broadcast activation bytes gives each row its own lane.
+//   8-bit: step s (0..7) holds inputs 4s..4s+3 of the block.
+//   4/5-bit: 32 bytes j (0..3) hold two steps: the low nibbles inputs 4j..4j+3, the high nibbles
+//   inputs 16+4j..16+4j+3 (ggml's nibble order, regrouped per row).
+//   q5 high bits: mask m (0..3) covers inputs 4m..4m+3 and mask 4+m inputs 16+4m..16+4m+3; bit
+//   4·r + i is the fifth bit of row r, input i of that step.
+// Stored codes are unsigned for 4/5-bit formats and signed for 8-bit ones. The integer offset o a
+// format subtracts from its codes (8 for q4_0 and symmetric i4, 16 for q5_0, the zero point z of
+// asymmetric affine; asymmetric i8 codes u are stored as u − 128 with o = z − 128) is applied once
+// per block as o·Σq. The packed size equals the standard layout's, bar the per-group offsets.
+//
+// Float formats (f32, f16, bf16): panels of 16 rows, input-major: for each input k, the 16 rows'
+// values (64 bytes for f32, 32 for f16/bf16).
+//
+// Rows past the last real row in the last panel are zero.
+
+#include "kernels/kernel_table.hpp"
+
+#include <qlinear/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace qlinear::kernels {
+
+struct PackedWeights {
+  PackedView view;                         // what the kernels read; points into the members below
+  std::shared_ptr<std::byte> storage;      // panels × panel_bytes, 64-byte aligned
+  std::vector<float> row_scales;           // panels × 8 (ScaleKind::f32_per_row)
+  std::vector<std::int32_t> row_offsets;   // panels × 8 (OffsetKind::per_row)
+};
+
+// The packed copy of q, or null when no packed kernel reads this format in this shape (the scalar
+// kernels then serve it from the standard layout).
+std::shared_ptr<const PackedWeights> pack_weights(const QuantizedTensor& q);
+
+}  // namespace qlinear::kernels

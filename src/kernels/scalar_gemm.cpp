@@ -1,0 +1,190 @@
+// Scalar GEMM on the standard layout. Each weight row is decoded once per task into integer codes
+// (with the format's offset already subtracted) and segments that share one scale, then dotted with
+// every activation row of the task: exact integer sums per segment, one float multiply-add each.
+
+#include "core/half.hpp"
+#include "formats/affine.hpp"
+#include "formats/blocks.hpp"
+#include "kernels/scalar_kernels.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace qlinear::kernels::scalar {
+namespace {
+
+using formats::block_q4_0;
+using formats::block_q4_1;
+using formats::block_q5_0;
+using formats::block_q5_1;
+using formats::block_q8_0;
+using formats::block_q8_1;
+
+// Inputs [begin, end) of a row (never crossing a block of 32) share w = scale·v + min.
+struct Segment {
+  std::size_t begin, end;
+  float scale, min;
+};
+
+struct DecodedRow {
+  std::vector<std::int16_t> v;  // padded_cols codes, offset subtracted
+  std::vector<Segment> segments;
+  bool has_min = false;
+};
+
+std::uint32_t high_bits(const std::uint8_t (&qh)[4]) {
+  std::uint32_t h;
+  std::memcpy(&h, qh, sizeof h);
+  return h;
+}
+
+// The ggml block formats: one segment per block.
+template <typename Block>
+void decode_blocks(const Block* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const Block& blk = blocks[b];
+    std::int16_t* v = out.v.data() + b * 32;
+    float min = 0.0f;
+    if constexpr (std::is_same_v<Block, block_q8_0> || std::is_same_v<Block, block_q8_1>) {
+      for (int j = 0; j < 32; ++j) v[j] = blk.qs[j];
+    } else {
+      constexpr bool kFive = std::is_same_v<Block, block_q5_0> || std::is_same_v<Block, block_q5_1>;
+      constexpr bool kMin = std::is_same_v<Block, block_q4_1> || std::is_same_v<Block, block_q5_1>;
+      const int offset = kMin ? 0 : (kFive ? 16 : 8);
+      std::uint32_t h = 0;
+      if constexpr (kFive) h = high_bits(blk.qh);
+      for (int j = 0; j < 16; ++j) {
+        const int lo = (blk.qs[j] & 0x0f) | (kFive ? static_cast<int>((h >> j) & 1u) << 4 : 0);
+        const int hi = (blk.qs[j] >> 4) | (kFive ? static_cast<int>((h >> (j + 16)) & 1u) << 4 : 0);
+        v[j] = static_cast<std::int16_t>(lo - offset);
+        v[j + 16] = static_cast<std::int16_t>(hi - offset);
+      }
+      if constexpr (kMin) min = core::fp16_to_fp32(blk.m);
+    }
+    out.segments.push_back({b * 32, b * 32 + 32, core::fp16_to_fp32(blk.d), min});
+  }
+}
+
+// Affine i8/i4: v = q − z; segments split each block where a scale group ends.
+void decode_affine(const formats::WeightView& w, std::size_t r, DecodedRow& out) {
+  const formats::AffineSpec spec{w.format == Format::i8 ? 8 : 4, w.symmetric};
+  const std::byte* codes = w.row(r);
+  for (std::size_t c = 0; c < w.padded_cols; ++c) {
+    const std::size_t s = w.scale_index(r, c);
+    const int zero = w.zero_points ? w.zero_points[s] : 0;
+    out.v[c] = static_cast<std::int16_t>(formats::load_affine_code(codes, c, spec) - zero);
+  }
+  for (std::size_t begin = 0; begin < w.padded_cols;) {
+    const std::size_t block_end = (begin / 32 + 1) * 32;
+    const std::size_t group_end = w.per_tensor ? w.padded_cols : (begin / w.group_size + 1) * w.group_size;
+    const std::size_t end = std::min({block_end, group_end, w.padded_cols});
+    out.segments.push_back({begin, end, w.scales[w.scale_index(r, begin)], 0.0f});
+    begin = end;
+  }
+}
+
+void decode_row(const formats::WeightView& w, std::size_t r, DecodedRow& out) {
+  out.v.assign(w.padded_cols, 0);
+  out.segments.clear();
+  const std::size_t blocks = w.padded_cols / 32;
+  const std::byte* row = w.row(r);
+  out.has_min = w.format == Format::q4_1 || w.format == Format::q5_1;
+  switch (w.format) {
+    case Format::q4_0: decode_blocks(reinterpret_cast<const block_q4_0*>(row), blocks, out); break;
+    case Format::q4_1: decode_blocks(reinterpret_cast<const block_q4_1*>(row), blocks, out); break;
+    case Format::q5_0: decode_blocks(reinterpret_cast<const block_q5_0*>(row), blocks, out); break;
+    case Format::q5_1: decode_blocks(reinterpret_cast<const block_q5_1*>(row), blocks, out); break;
+    case Format::q8_0: decode_blocks(reinterpret_cast<const block_q8_0*>(row), blocks, out); break;
+    case Format::q8_1: decode_blocks(reinterpret_cast<const block_q8_1*>(row), blocks, out); break;
+    case Format::i8:
+    case Format::i4: decode_affine(w, r, out); break;
+    default: break;  // float formats never reach the integer kernel
+  }
+}
+
+template <typename T>
+T load(const std::byte* p) {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+// One activation row of a tile, as the kernels read it.
+struct ActRow {
+  const std::byte* first_record;
+  std::size_t record_bytes, slot, tile_rows;
+
+  const std::byte* record(std::size_t b) const { return first_record + b * record_bytes; }
+  const std::int8_t* codes(std::size_t b) const {
+    return reinterpret_cast<const std::int8_t*>(record(b) + slot * 32);
+  }
+  float scale(std::size_t b) const { return load<float>(record(b) + act_scale_offset(tile_rows) + slot * 4); }
+  float scaled_sum(std::size_t b) const {
+    return load<float>(record(b) + act_scaled_sum_offset(tile_rows) + slot * 4);
+  }
+};
+
+float dot_decoded(const DecodedRow& w, const ActRow& x) {
+  float acc = 0.0f;
+  std::size_t block = static_cast<std::size_t>(-1);
+  const std::int8_t* q = nullptr;
+  float dx = 0.0f;
+  for (const Segment& s : w.segments) {
+    if (s.begin / 32 != block) {
+      block = s.begin / 32;
+      q = x.codes(block);
+      dx = x.scale(block);
+      if (w.has_min) acc += s.min * x.scaled_sum(block);
+    }
+    std::int32_t isum = 0;
+    for (std::size_t c = s.begin; c < s.end; ++c) isum += w.v[c] * q[c - block * 32];
+    acc += static_cast<float>(isum) * (s.scale * dx);
+  }
+  return acc;
+}
+
+}  // namespace
+
+void gemm_quantized(const GemmArgs& a, std::size_t row_begin, std::size_t row_end,
+                    std::size_t tile_begin, std::size_t tile_end) {
+  DecodedRow row;
+  const ActivationTiles& t = a.act;
+  for (std::size_t r = row_begin; r < row_end; ++r) {
+    decode_row(*a.weight, r, row);
+    const float bias = a.bias ? a.bias[r] : 0.0f;
+    for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
+      for (std::size_t slot = 0; slot < t.tile_rows; ++slot) {
+        const std::size_t b = tile * t.tile_rows + slot;
+        if (b >= a.batch) break;
+        const ActRow x{t.data + tile * t.blocks * t.record_bytes, t.record_bytes, slot, t.tile_rows};
+        a.y[b * a.rows + r] = dot_decoded(row, x) + bias;
+      }
+    }
+  }
+}
+
+void gemm_float(const GemmArgs& a, std::size_t row_begin, std::size_t row_end,
+                std::size_t tile_begin, std::size_t tile_end) {
+  std::vector<float> w(a.cols);
+  const std::size_t tile_rows = a.xf.tile_rows;
+  for (std::size_t r = row_begin; r < row_end; ++r) {
+    formats::dequantize_row(*a.weight, r, w.data());  // f16 and bf16 widen exactly
+    const float bias = a.bias ? a.bias[r] : 0.0f;
+    for (std::size_t b = tile_begin * tile_rows; b < std::min(a.batch, tile_end * tile_rows); ++b) {
+      // Eight partial sums, so that the loop vectorizes without reassociating anything.
+      float acc[8] = {};
+      const std::size_t tile = b / tile_rows, slot = b % tile_rows;
+      const float* x = a.xf.data + tile * a.cols * tile_rows + slot;
+      std::size_t k = 0;
+      for (; k + 8 <= a.cols; k += 8) {
+        for (std::size_t i = 0; i < 8; ++i) acc[i] += w[k + i] * x[(k + i) * tile_rows];
+      }
+      for (; k < a.cols; ++k) acc[k % 8] += w[k] * x[k * tile_rows];
+      const float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      a.y[b * a.rows + r] = sum + bias;
+    }
+  }
+}
+
+}  // namespace qlinear::kernels::scalar

@@ -1,0 +1,19 @@
+#pragma once
+// The scalar level: portable C++ on the standard layout. It runs on any CPU, serves the shapes the
+// packed kernels do not, and is what the faster levels are tested against.
+
+#include "kernels/kernel_table.hpp"
+
+namespace qlinear::kernels::scalar {
+
+void quantize_activation_row(const float* x, std::size_t cols, std::size_t blocks,
+                             const ActivationRowOut& out);
+
+// Integer formats (the ggml block formats and affine i8/i4) against quantized activations.
+void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                    std::size_t tile_begin, std::size_t tile_end);
+// f32, f16 and bf16 against float activations.
+void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                std::size_t tile_begin, std::size_t tile_end);
+
+}  // namespace qlinear::kernels::scalar

@@ -1,0 +1,32 @@
+#pragma once
+// The AVX2 level (AVX2 + FMA + F16C). Defined in the avx2_*.cpp files, the only files compiled
+// with those instruction sets; callers reach them through the kernel table once the CPU has been
+// checked.
+
+#include "kernels/kernel_table.hpp"
+
+namespace qlinear::kernels::avx2 {
+
+// Block quantizers, byte-identical to the reference ones (registry.hpp's QuantizeRowFn).
+void quantize_row_q8_0(const float* x, void* blocks, std::size_t n);
+void quantize_row_q8_1(const float* x, void* blocks, std::size_t n);
+void quantize_row_q4_0(const float* x, void* blocks, std::size_t n);
+void quantize_row_q4_1(const float* x, void* blocks, std::size_t n);
+void quantize_row_q5_0(const float* x, void* blocks, std::size_t n);
+void quantize_row_q5_1(const float* x, void* blocks, std::size_t n);
+void quantize_row_f16(const float* x, void* values, std::size_t n);
+void quantize_row_bf16(const float* x, void* values, std::size_t n);
+
+void quantize_activation_row(const float* x, std::size_t cols, std::size_t blocks,
+                             const ActivationRowOut& out);
+
+// Integer formats on the packed panels; the scalar kernel where the layer has no packed copy.
+void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                    std::size_t tile_begin, std::size_t tile_end);
+void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                std::size_t tile_begin, std::size_t tile_end);
+
+inline constexpr std::size_t kIntTileRows = 4;
+inline constexpr std::size_t kFloatTileRows = 6;
+
+}  // namespace qlinear::kernels::avx2

@@ -1,0 +1,137 @@
+// AVX2 GEMM/GEMV for f32, f16 and bf16 weights with float activations, on panels of 16 rows stored
+// input-major (packed.hpp). The micro-kernel keeps 2 × C accumulators (16 rows × C activation
+// rows): per input it loads (and widens) the 16 weights once and does 2·C FMAs.
+//
+// Tile shape: C = 6 uses 12 accumulators + 2 weight registers + 1 broadcast of the 16 ymm
+// registers, OpenBLAS's Haswell sgemm shape. Measured on the benchmark machine (bench/README.md):
+// see the comment at kFloatTileRows's use in forward.cpp's tile choice.
+// Each output is one FMA chain over the inputs in order, whatever C, so results do not depend on
+// the batch or the thread count.
+// Compiled with -mavx2 -mfma -mf16c; nothing here may call an inline function of a shared header.
+
+#include "kernels/scalar_kernels.hpp"
+#include "kernels/x86/avx2.hpp"
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace qlinear::kernels::avx2 {
+namespace {
+
+// The 16 weights of input k as two vectors of 8 floats.
+template <Format kFormat>
+inline void load_weights(const std::byte* panel, std::size_t k, __m256& w0, __m256& w1) {
+  if constexpr (kFormat == Format::f32) {
+    const auto* p = reinterpret_cast<const float*>(panel) + k * 16;
+    w0 = _mm256_loadu_ps(p);
+    w1 = _mm256_loadu_ps(p + 8);
+  } else {
+    const auto* p = reinterpret_cast<const __m128i*>(panel + k * 32);
+    const __m128i h0 = _mm_loadu_si128(p), h1 = _mm_loadu_si128(p + 1);
+    if constexpr (kFormat == Format::f16) {
+      w0 = _mm256_cvtph_ps(h0);
+      w1 = _mm256_cvtph_ps(h1);
+    } else {  // bf16: the upper half of a float
+      w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h0), 16));
+      w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h1), 16));
+    }
+  }
+}
+
+inline void store_rows(float* y, const float* bias, __m256 v, std::size_t n) {
+  if (n == 8) {
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    _mm256_storeu_ps(y, v);
+    return;
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, v);
+  for (std::size_t i = 0; i < n; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
+}
+
+// Writes the 16 rows [r0, r0 + 16) ∩ [r0, row_end) of activation row b.
+inline void store16(const GemmArgs& a, std::size_t b, std::size_t r0, std::size_t row_end, __m256 v0, __m256 v1) {
+  float* y = a.y + b * a.rows + r0;
+  const float* bias = a.bias ? a.bias + r0 : nullptr;
+  const std::size_t n = row_end - r0;
+  store_rows(y, bias, v0, n < 8 ? n : 8);
+  if (n > 8) store_rows(y + 8, bias ? bias + 8 : nullptr, v1, n - 8 < 8 ? n - 8 : 8);
+}
+
+// One panel × one tile of C activation rows (x: input-major, C values per input).
+template <Format kFormat, int C>
+void panel_tile(const GemmArgs& a, std::size_t p, std::size_t tile, std::size_t row_end) {
+  const PackedView& w = *a.packed;
+  const std::byte* panel = w.data + p * w.panel_bytes;
+  const float* x = a.xf.data + tile * a.cols * C;
+  __m256 acc[C][2];
+  for (int c = 0; c < C; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+  for (std::size_t k = 0; k < a.cols; ++k, x += C) {
+    __m256 w0, w1;
+    load_weights<kFormat>(panel, k, w0, w1);
+    for (int c = 0; c < C; ++c) {
+      const __m256 xb = _mm256_broadcast_ss(x + c);
+      acc[c][0] = _mm256_fmadd_ps(w0, xb, acc[c][0]);
+      acc[c][1] = _mm256_fmadd_ps(w1, xb, acc[c][1]);
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    const std::size_t b = tile * C + c;
+    if (b >= a.batch) break;
+    store16(a, b, p * 16, row_end, acc[c][0], acc[c][1]);
+  }
+}
+
+// GEMV: two panels at a time, so that four FMA chains hide the FMA latency.
+template <Format kFormat>
+void gemv_panels(const GemmArgs& a, std::size_t p, std::size_t count, std::size_t row_end) {
+  const PackedView& w = *a.packed;
+  const std::byte* panel0 = w.data + p * w.panel_bytes;
+  const std::byte* panel1 = count > 1 ? panel0 + w.panel_bytes : panel0;
+  const float* x = a.xf.data;
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (std::size_t k = 0; k < a.cols; ++k) {
+    const __m256 xb = _mm256_broadcast_ss(x + k);
+    __m256 w0, w1, w2, w3;
+    load_weights<kFormat>(panel0, k, w0, w1);
+    load_weights<kFormat>(panel1, k, w2, w3);
+    acc[0] = _mm256_fmadd_ps(w0, xb, acc[0]);
+    acc[1] = _mm256_fmadd_ps(w1, xb, acc[1]);
+    acc[2] = _mm256_fmadd_ps(w2, xb, acc[2]);
+    acc[3] = _mm256_fmadd_ps(w3, xb, acc[3]);
+  }
+  store16(a, 0, p * 16, row_end, acc[0], acc[1]);
+  if (count > 1) store16(a, 0, p * 16 + 16, row_end, acc[2], acc[3]);
+}
+
+template <Format kFormat>
+void run(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
+         std::size_t tile_end) {
+  const std::size_t first = row_begin / 16, last = (row_end + 15) / 16;
+  if (a.xf.tile_rows == 1) {
+    for (std::size_t p = first; p < last; p += 2) gemv_panels<kFormat>(a, p, last - p < 2 ? 1 : 2, row_end);
+    return;
+  }
+  for (std::size_t p = first; p < last; ++p) {
+    for (std::size_t tile = tile_begin; tile < tile_end; ++tile) panel_tile<kFormat, kFloatTileRows>(a, p, tile, row_end);
+  }
+}
+
+}  // namespace
+
+void gemm_float(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
+                std::size_t tile_end) {
+  if (a.packed == nullptr) {
+    scalar::gemm_float(a, row_begin, row_end, tile_begin, tile_end);
+    return;
+  }
+  switch (a.weight->format) {
+    case Format::f32: run<Format::f32>(a, row_begin, row_end, tile_begin, tile_end); break;
+    case Format::f16: run<Format::f16>(a, row_begin, row_end, tile_begin, tile_end); break;
+    case Format::bf16: run<Format::bf16>(a, row_begin, row_end, tile_begin, tile_end); break;
+    default: scalar::gemm_float(a, row_begin, row_end, tile_begin, tile_end); break;
+  }
+}
+
+}  // namespace qlinear::kernels::avx2
