@@ -78,6 +78,10 @@ void run_inline(std::size_t count, TaskFn fn, void* context) noexcept {
   for (std::size_t i = 0; i < count; ++i) fn(context, i);
 }
 
+// A job is open from the moment it is posted until the caller has run out of tasks; workers join
+// it only while it is open, and the caller waits only for those that joined. A worker that the
+// operating system has not scheduled yet therefore never delays a call (there are more threads
+// than cores whenever set_num_threads asks for more, or other programs run).
 class ThreadPool {
  public:
   explicit ThreadPool(std::size_t threads) {
@@ -87,8 +91,8 @@ class ThreadPool {
 
   ~ThreadPool() {
     stop_.store(true, std::memory_order_relaxed);
-    generation_.add(1);
-    generation_.notify();
+    posted_.add(1);
+    posted_.notify();
     for (auto& t : workers_) t.join();
   }
 
@@ -105,19 +109,29 @@ class ThreadPool {
     fn_ = fn;
     context_ = context;
     next_.store(0, std::memory_order_relaxed);
-    checked_out_.store(0);
-    generation_.add(1);
-    generation_.notify();
+    const std::uint64_t generation = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    state_.store(generation << 32, std::memory_order_release);  // open, nobody joined
+    posted_.store(static_cast<std::uint32_t>(generation));
+    posted_.notify();
     run_tasks();
-    // Every worker checks out of every generation, so none can still be reading this job's fields
-    // when the next one is posted.
-    for (std::size_t done = checked_out_.load(); done != workers_.size();) {
-      done = checked_out_.wait_for_change(done);
+    // Close the job, then wait for the workers that joined it to finish their last task.
+    std::uint64_t s = state_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 0; (s & kActive) != 0; ++i) {
+      if (std::chrono::steady_clock::now() < deadline) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+      s = state_.load(std::memory_order_acquire);
     }
     return true;
   }
 
  private:
+  static constexpr std::uint64_t kClosed = 1ull << 31;
+  static constexpr std::uint64_t kActive = kClosed - 1;
+
   void run_tasks() noexcept {
     t_inside_task = true;
     for (std::size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < count_;
@@ -128,20 +142,29 @@ class ThreadPool {
   }
 
   void worker_main() noexcept {
-    // Generation 0 is the pool's start: a job posted before this thread first runs is still seen.
     std::uint32_t seen = 0;
     for (;;) {
-      seen = generation_.wait_for_change(seen);
+      seen = posted_.wait_for_change(seen);
       if (stop_.load(std::memory_order_relaxed)) return;
+      // Join the job only if it is the one posted and still open.
+      std::uint64_t s = state_.load(std::memory_order_acquire);
+      bool joined = false;
+      while (static_cast<std::uint32_t>(s >> 32) == seen && (s & kClosed) == 0) {
+        if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) {
+          joined = true;
+          break;
+        }
+      }
+      if (!joined) continue;
       run_tasks();
-      if (checked_out_.add(1) == workers_.size()) checked_out_.notify();
+      state_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
   std::mutex submit_;  // held by the caller whose job the pool is running
-  Signal<std::uint32_t> generation_;
+  Signal<std::uint32_t> posted_;        // the generation last posted, for sleeping workers
+  std::atomic<std::uint64_t> state_{0};  // generation << 32 | closed bit | workers that joined
   std::atomic<std::size_t> next_{0};
-  Signal<std::size_t> checked_out_;
   std::atomic<bool> stop_{false};
   std::size_t count_ = 0;
   TaskFn fn_ = nullptr;

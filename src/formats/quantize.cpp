@@ -1,7 +1,9 @@
-// quantize() and dequantize() over whole tensors: validation, row padding, and the affine scales.
+// Quantizing and dequantizing whole tensors: validation, row padding, and the affine scales. Rows
+// are independent, so they run on the thread pool; the result does not depend on the thread count.
 
 #include "core/checked.hpp"
 #include "core/half.hpp"
+#include "core/thread_pool.hpp"
 #include "formats/affine.hpp"
 #include "formats/registry.hpp"
 #include "formats/tensor_builder.hpp"
@@ -20,8 +22,24 @@ namespace {
 
 using Granularity = AffineOptions::Granularity;
 
+// Inputs per task when quantizing in parallel: large enough that a task outweighs handing it out.
+constexpr std::size_t kChunk = 1 << 16;
+
 std::string position(std::size_t index, std::size_t cols) {
   return "row " + std::to_string(index / cols) + ", column " + std::to_string(index % cols);
+}
+
+// Whether any of n values is NaN or Inf (or, for f16, rounds to Inf: |w| >= 65520). Integer tests
+// on the bits, so the loop vectorizes; the slow scan below only runs to name a bad value.
+bool any_unrepresentable(const float* w, std::size_t n, bool f16) {
+  std::uint32_t bad = 0;
+  const std::uint32_t limit = f16 ? 0x477ff000u : 0x7f800000u;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, w + i, sizeof bits);
+    bad |= static_cast<std::uint32_t>((bits & 0x7fffffffu) >= limit);
+  }
+  return bad != 0;
 }
 
 void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, Format format) {
@@ -36,34 +54,46 @@ void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, F
                     std::to_string(rows) + " × " + std::to_string(cols) + " = " +
                     std::to_string(expected));
   }
+  const bool f16 = format == Format::f16;
+  const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
+  std::vector<char> bad(chunks, 0);
+  core::parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t begin = i * kChunk;
+    bad[i] = any_unrepresentable(w.data() + begin, std::min(kChunk, w.size() - begin), f16);
+  });
+  if (std::find(bad.begin(), bad.end(), 1) == bad.end()) return;
   for (std::size_t i = 0; i < w.size(); ++i) {
     if (!std::isfinite(w[i])) {
       throw Error(ErrorCode::non_finite, "weight at " + position(i, cols) + " is " +
                                              (std::isnan(w[i]) ? "NaN" : "Inf"));
     }
   }
-  if (format == Format::f16) {
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      if (std::isinf(core::fp16_to_fp32(core::fp32_to_fp16(w[i])))) {
-        throw Error(ErrorCode::non_finite, "weight " + std::to_string(w[i]) + " at " +
-                                               position(i, cols) +
-                                               " is outside the f16 range (±65504)");
-      }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (std::isinf(core::fp16_to_fp32(core::fp32_to_fp16(w[i])))) {
+      throw Error(ErrorCode::non_finite, "weight " + std::to_string(w[i]) + " at " + position(i, cols) +
+                                             " is outside the f16 range (±65504)");
     }
   }
 }
 
+// Rows in parallel, each by `row_fn` (a fast quantizer with the reference's bytes) or the reference.
 void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t cols, std::byte* out,
-                     std::size_t row_bytes, std::size_t padded_cols, const formats::FormatTraits& t) {
-  std::vector<float> padded(padded_cols, 0.0f);  // the zeros after cols stay zero for every row
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* src = w.data() + r * cols;
-    if (padded_cols != cols) {
-      std::copy(src, src + cols, padded.begin());
-      src = padded.data();
+                     std::size_t row_bytes, std::size_t padded_cols, const formats::FormatTraits& t,
+                     formats::QuantizeRowFn row_fn) {
+  const formats::QuantizeRowFn fn = row_fn ? row_fn : t.quantize_row_ref;
+  const std::size_t rows_per_task = std::max<std::size_t>(1, kChunk / padded_cols);
+  core::parallel_for((rows + rows_per_task - 1) / rows_per_task, [&](std::size_t task) {
+    std::vector<float> padded(padded_cols != cols ? padded_cols : 0, 0.0f);  // zeros after cols
+    const std::size_t end = std::min(rows, (task + 1) * rows_per_task);
+    for (std::size_t r = task * rows_per_task; r < end; ++r) {
+      const float* src = w.data() + r * cols;
+      if (padded_cols != cols) {
+        std::copy(src, src + cols, padded.begin());
+        src = padded.data();
+      }
+      fn(src, out + r * row_bytes, padded_cols);
     }
-    t.quantize_row_ref(src, out + r * row_bytes, padded_cols);
-  }
+  });
 }
 
 QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std::size_t cols,
@@ -77,7 +107,7 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
   if (options.granularity == Granularity::tensor) {
     params[0] = formats::calibrate_affine(w, spec, options);
   } else {
-    for (std::size_t r = 0; r < rows; ++r) {
+    core::parallel_for(rows, [&](std::size_t r) {
       for (std::size_t g = 0; g < layout.groups_per_row; ++g) {
         // Only real weights calibrate a group: the row's zero padding must not shift percentiles.
         const std::size_t begin = std::min(cols, g * layout.group_size);
@@ -85,18 +115,18 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
         params[r * layout.groups_per_row + g] =
             formats::calibrate_affine(w.subspan(r * cols + begin, end - begin), spec, options);
       }
-    }
+    });
   }
 
   const bool per_tensor = options.granularity == Granularity::tensor;
-  for (std::size_t r = 0; r < rows; ++r) {
+  core::parallel_for(rows, [&](std::size_t r) {
     std::byte* row = codes + r * t.row_bytes();
     for (std::size_t c = 0; c < t.padded_cols(); ++c) {
       const auto& p = params[per_tensor ? 0 : r * layout.groups_per_row + c / layout.group_size];
       const float value = c < cols ? w[r * cols + c] : 0.0f;
       formats::store_affine_code(row, c, formats::quantize_affine_value(value, p, spec), spec);
     }
-  }
+  });
 
   std::vector<float> scales(params.size());
   std::vector<std::uint8_t> zero_points(options.symmetric ? 0 : params.size());
@@ -110,14 +140,14 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
 
 }  // namespace
 
-QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
-                         const AffineOptions& affine) {
+QuantizedTensor formats::quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols,
+                                       Format format, const AffineOptions& affine, QuantizeRowFn row_fn) {
   const formats::FormatTraits& t = formats::traits(format);
   check_input(w, rows, cols, format);
   if (t.info.affine) return quantize_affine(w, rows, cols, format, affine);
   std::byte* storage = nullptr;
   QuantizedTensor q = TensorBuilder::allocate(format, rows, cols, storage);
-  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t);
+  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t, row_fn);
   return q;
 }
 

@@ -3,8 +3,10 @@
 // learn a block size or find a reference function.
 
 #include <qlinear/format.hpp>
+#include <qlinear/tensor.hpp>
 
 #include <cstddef>
+#include <span>
 
 namespace qlinear::formats {
 
@@ -20,6 +22,11 @@ struct FormatTraits {
 };
 
 const FormatTraits& traits(Format format);
+
+// quantize() with the block rows quantized by row_fn (bytes identical to the reference's) or, when
+// it is null, by the reference. The kernels layer passes its fastest row quantizer.
+QuantizedTensor quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                              const AffineOptions& affine, QuantizeRowFn row_fn);
 
 // Bytes that `cols` weights take once padded to the format's row alignment.
 std::size_t padded_row_bytes(const FormatInfo& info, std::size_t cols);

@@ -1,0 +1,18 @@
+// qlinear::quantize(): the formats layer's validation and layout, with the active level's row
+// quantizers (byte-identical to the reference ones).
+
+#include "formats/registry.hpp"
+#include "kernels/kernel_table.hpp"
+
+#include <qlinear/tensor.hpp>
+
+namespace qlinear {
+
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                         const AffineOptions& affine) {
+  const formats::QuantizeRowFn row_fn =
+      kernels::active_kernels().quantize_row[static_cast<std::size_t>(formats::traits(format).info.format)];
+  return formats::quantize_with(w, rows, cols, format, affine, row_fn);
+}
+
+}  // namespace qlinear

@@ -1,0 +1,319 @@
+// The kernels at every instruction-set level this CPU supports: activation quantization and the
+// block quantizers byte for byte against the reference quantizers; forward() against
+// q8(x)·dequantize(W)ᵀ in double over a shape sweep; exact integer results where no float rounding
+// can occur; misaligned buffers.
+
+#include "formats/registry.hpp"
+#include "kernels/forward.hpp"
+#include "kernels/gemm_ref.hpp"
+#include "kernels/kernel_table.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+
+namespace qlinear {
+namespace {
+
+std::vector<Isa> supported_levels() {
+  std::vector<Isa> levels{Isa::scalar};
+  if (best_isa() >= Isa::avx2) levels.push_back(Isa::avx2);
+  return levels;
+}
+
+std::string level_name(const ::testing::TestParamInfo<Isa>& p) { return std::string(isa_name(p.param)); }
+
+// Restores the level in use when a test ends.
+struct IsaScope {
+  explicit IsaScope(Isa isa) : saved(active_isa()) { set_isa(isa); }
+  ~IsaScope() { set_isa(saved); }
+  Isa saved;
+};
+
+// Rows that stress the quantizers' rounding and tie rules: random scales from subnormal to huge,
+// exact ties (x/d = k + 0.5), zeros of both signs, equal magnitudes of opposite sign.
+std::vector<float> adversarial_rows(std::size_t rows, std::size_t cols, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> x = test::gaussian(rows * cols, seed);
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = x.data() + r * cols;
+    switch (r % 8) {
+      case 0: break;
+      case 1:  // scales across the float range (d overflows fp16 at the top, is subnormal at the bottom)
+        for (std::size_t c = 0; c < cols; ++c) row[c] *= std::ldexp(1.0f, static_cast<int>(r % 40) * 4 - 100);
+        break;
+      case 2:  // max 127 so d = 1: every half-integer is an exact tie
+        for (std::size_t c = 0; c < cols; ++c) row[c] = static_cast<float>(static_cast<int>(rng() % 255) - 127) / 2;
+        if (cols > 0) row[0] = 127;
+        break;
+      case 3:  // zeros of both signs, whole blocks of them
+        for (std::size_t c = 0; c < cols; ++c) row[c] = (rng() % 2) ? -0.0f : 0.0f;
+        break;
+      case 4:  // a few zeros among positives (the minimum is a zero)
+        for (std::size_t c = 0; c < cols; ++c) row[c] = (rng() % 3) ? std::fabs(row[c]) : ((rng() % 2) ? -0.0f : 0.0f);
+        break;
+      case 5:  // equal extremes of both signs: the first one decides q4_0's sign
+        for (std::size_t c = 0; c < cols; ++c) row[c] = (rng() % 5 == 0) ? ((rng() % 2) ? 3.0f : -3.0f) : row[c];
+        break;
+      case 6:  // a few zeros among negatives (the maximum is a zero)
+        for (std::size_t c = 0; c < cols; ++c) row[c] = (rng() % 3) ? -std::fabs(row[c]) : ((rng() % 2) ? -0.0f : 0.0f);
+        break;
+      case 7:  // small integers: many equal values and ties
+        for (std::size_t c = 0; c < cols; ++c) row[c] = static_cast<float>(static_cast<int>(rng() % 9) - 4);
+        break;
+    }
+  }
+  return x;
+}
+
+class Kernels : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(Kernels, ActivationQuantizationReproducesTheQ8Reference) {
+  const kernels::KernelTable& k = kernels::kernel_table(GetParam());
+  for (std::size_t cols : {1, 5, 31, 32, 33, 64, 100, 257}) {
+    const std::size_t rows = 16, blocks = (cols + 31) / 32;
+    const auto x = adversarial_rows(rows, cols, cols);
+    for (std::size_t r = 0; r < rows; ++r) {
+      // One row into a tile record of 3 rows at slot 1: the strides and offsets must be honoured.
+      const std::size_t tile_rows = 3, record = kernels::act_record_bytes(tile_rows);
+      std::vector<std::byte> tile(blocks * record, std::byte{0x5a});
+      const kernels::ActivationRowOut out{
+          reinterpret_cast<std::int8_t*>(tile.data() + 32),
+          reinterpret_cast<float*>(tile.data() + kernels::act_scale_offset(tile_rows) + 4),
+          reinterpret_cast<std::int32_t*>(tile.data() + kernels::act_sum_offset(tile_rows) + 4),
+          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(tile_rows) + 4), record};
+      k.quantize_activation_row(x.data() + r * cols, cols, blocks, out);
+
+      std::vector<float> padded(blocks * 32, 0.0f);
+      std::copy_n(x.begin() + static_cast<std::ptrdiff_t>(r * cols), cols, padded.begin());
+      std::vector<formats::block_q8_0> ref(blocks);
+      std::vector<formats::block_q8_1> ref1(blocks);
+      formats::quantize_row_q8_0_ref(padded.data(), ref.data(), padded.size());
+      formats::quantize_row_q8_1_ref(padded.data(), ref1.data(), padded.size());
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const std::byte* rec = tile.data() + b * record;
+        ASSERT_EQ(std::memcmp(rec + 32, ref[b].qs, 32), 0) << "cols " << cols << " row " << r << " block " << b;
+        ASSERT_EQ(std::memcmp(ref[b].qs, ref1[b].qs, 32), 0);  // q8_1 has the same codes and d
+        float d, scaled;
+        std::int32_t sum;
+        std::memcpy(&d, rec + kernels::act_scale_offset(tile_rows) + 4, 4);
+        std::memcpy(&sum, rec + kernels::act_sum_offset(tile_rows) + 4, 4);
+        std::memcpy(&scaled, rec + kernels::act_scaled_sum_offset(tile_rows) + 4, 4);
+        ASSERT_EQ(core::fp32_to_fp16(d), ref[b].d) << "cols " << cols << " row " << r << " block " << b;
+        ASSERT_EQ(core::fp16_to_fp32(ref[b].d), d);
+        std::int32_t expected_sum = 0;
+        for (std::int8_t q : ref[b].qs) expected_sum += q;
+        ASSERT_EQ(sum, expected_sum);
+        ASSERT_EQ(scaled, d * static_cast<float>(expected_sum));  // exact: 11 × 12 significant bits
+        ASSERT_EQ(static_cast<double>(scaled), static_cast<double>(d) * expected_sum);
+        // The other slots of the record are untouched.
+        ASSERT_EQ(rec[0], std::byte{0x5a});
+        ASSERT_EQ(rec[64], std::byte{0x5a});
+      }
+    }
+  }
+}
+
+TEST_P(Kernels, BlockQuantizersReproduceTheReferenceBytes) {
+  const kernels::KernelTable& k = kernels::kernel_table(GetParam());
+  for (Format f : {Format::f16, Format::bf16, Format::q8_0, Format::q8_1, Format::q4_0, Format::q4_1,
+                   Format::q5_0, Format::q5_1}) {
+    const formats::FormatTraits& t = formats::traits(f);
+    const formats::QuantizeRowFn fast = k.quantize_row[static_cast<std::size_t>(f)];
+    if (fast == nullptr) continue;  // this level uses the reference itself
+    const std::size_t cols = 32 * 7, rows = 64;
+    auto x = adversarial_rows(rows, cols, 99);
+    if (f == Format::f16) {
+      for (float& v : x) v = std::fmin(std::fmax(v, -65504.0f), 65504.0f);  // quantize() refuses the rest
+    }
+    const std::size_t bytes = formats::padded_row_bytes(t.info, cols);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<std::byte> got(bytes), want(bytes);
+      fast(x.data() + r * cols, got.data(), cols);
+      t.quantize_row_ref(x.data() + r * cols, want.data(), cols);
+      for (std::size_t i = 0; i < bytes; ++i) ASSERT_EQ(got[i], want[i]) << t.info.name << " row " << r << " byte " << i;
+    }
+  }
+}
+
+struct Variant {
+  Format format;
+  AffineOptions affine;
+  std::string label;
+};
+
+AffineOptions affine(bool symmetric, AffineOptions::Granularity g, std::size_t group = 0) {
+  AffineOptions o;
+  o.symmetric = symmetric;
+  o.granularity = g;
+  o.group_size = group;
+  return o;
+}
+
+// Every format, and the affine ones in every packed variant plus groups smaller than a block.
+std::vector<Variant> kernel_variants() {
+  using G = AffineOptions::Granularity;
+  std::vector<Variant> v;
+  for (const FormatInfo& f : all_formats()) {
+    if (!f.affine) v.push_back({f.format, {}, std::string(f.name)});
+  }
+  for (Format f : {Format::i8, Format::i4}) {
+    const std::string n(format_name(f));
+    v.push_back({f, affine(true, G::channel), n + "_channel_sym"});
+    v.push_back({f, affine(false, G::channel), n + "_channel_asym"});
+    v.push_back({f, affine(true, G::tensor), n + "_tensor_sym"});
+    v.push_back({f, affine(false, G::group, 64), n + "_group64_asym"});
+    v.push_back({f, affine(true, G::group, 32), n + "_group32_sym"});
+    v.push_back({f, affine(false, G::group, 24), n + "_group24_asym"});
+  }
+  return v;
+}
+
+void expect_forward_matches(const QuantizedLinear& layer, const std::vector<float>& x, std::size_t batch,
+                            const std::string& what) {
+  const auto y = layer.forward(x, batch);
+  const auto check = test::check_forward(layer, x, batch);
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    ASSERT_NEAR(y[i], check.expected[i], check.tolerance[i]) << what << " output " << i;
+  }
+}
+
+TEST_P(Kernels, ForwardMatchesTheQuantizedProductOverAShapeSweep) {
+  const IsaScope scope(GetParam());
+  for (const Variant& v : kernel_variants()) {
+    for (std::size_t in : {1, 33, 100, 256, 520}) {
+      for (std::size_t out : {1, 8, 9, 17, 40}) {
+        const auto w = test::gaussian(out * in, in * 7 + out);
+        const auto bias = test::gaussian(out, out);
+        const auto layer = QuantizedLinear::from_weights(w, out % 2 ? bias : std::vector<float>{}, out, in,
+                                                         v.format, v.affine);
+        for (std::size_t batch : {1, 2, 3, 4, 5, 7, 9, 13, 17}) {
+          if (in * out * batch > 200000 && batch % 4 != 1) continue;  // keep the sweep quick
+          const auto x = test::gaussian(batch * in, batch * 31 + in);
+          expect_forward_matches(layer, x, batch,
+                                 v.label + " in=" + std::to_string(in) + " out=" + std::to_string(out) +
+                                     " batch=" + std::to_string(batch));
+        }
+      }
+    }
+  }
+}
+
+// Integer-valued weights and inputs whose scales come out as exactly 1: every product and sum is
+// an integer below 2^24, so every level must return the exact integer result, bit for bit.
+TEST_P(Kernels, IntegerSumsAreExact) {
+  const IsaScope scope(GetParam());
+  struct Case {
+    Format format;
+    AffineOptions affine;
+    int lo, hi;  // weight range, chosen so that the format's scale is 1
+  };
+  using G = AffineOptions::Granularity;
+  const std::vector<Case> cases = {
+      {Format::q8_0, {}, -127, 127}, {Format::q8_1, {}, -127, 127}, {Format::q4_0, {}, -8, 7},
+      {Format::q5_0, {}, -16, 15},   {Format::q4_1, {}, -5, 10},    {Format::q5_1, {}, -20, 11},
+      {Format::i8, affine(true, G::channel), -127, 127},           {Format::i4, affine(true, G::group, 64), -7, 7},
+      {Format::i8, affine(false, G::group, 32), -100, 155},         {Format::i4, affine(false, G::channel), -3, 12},
+  };
+  std::mt19937_64 rng(5);
+  for (const Case& c : cases) {
+    const std::size_t in = 96, out = 19, batch = 6;
+    std::vector<float> w(out * in), x(batch * in);
+    for (std::size_t r = 0; r < out; ++r) {
+      for (std::size_t i = 0; i < in; ++i) {
+        // Each block (and group) holds both ends of the range, so the scale is exactly 1.
+        const std::size_t j = i % 32;
+        w[r * in + i] = static_cast<float>(j == 0 ? c.lo : j == 1 ? c.hi : c.lo + static_cast<int>(rng() % (c.hi - c.lo + 1)));
+      }
+    }
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = static_cast<float>(i % 32 == 0 ? 127 : static_cast<int>(rng() % 255) - 127);
+    }
+    const auto layer = QuantizedLinear::from_weights(w, {}, out, in, c.format, c.affine);
+    ASSERT_EQ(layer.dequantize_weights(), w) << format_name(c.format) << ": the scale must come out as 1";
+    const auto y = layer.forward(x, batch);
+    for (std::size_t b = 0; b < batch; ++b) {
+      for (std::size_t r = 0; r < out; ++r) {
+        std::int64_t exact = 0;
+        for (std::size_t i = 0; i < in; ++i) exact += static_cast<std::int64_t>(w[r * in + i]) * static_cast<std::int64_t>(x[b * in + i]);
+        ASSERT_EQ(y[b * out + r], static_cast<float>(exact)) << format_name(c.format) << " b=" << b << " r=" << r;
+      }
+    }
+  }
+}
+
+// Inputs and outputs at addresses that are not 32-byte (nor 8-byte) aligned: the same bits.
+TEST_P(Kernels, MisalignedBuffersGiveTheSameResults) {
+  const IsaScope scope(GetParam());
+  for (Format f : {Format::q4_0, Format::q8_0, Format::q5_1, Format::f32, Format::f16, Format::bf16}) {
+    const std::size_t in = 77, out = 35;
+    const auto layer = QuantizedLinear::from_weights(test::gaussian(out * in, 3), test::gaussian(out, 4), out, in, f);
+    for (std::size_t batch : {1, 6}) {
+      const auto x = test::gaussian(batch * in, 5);
+      const auto aligned = layer.forward(x, batch);
+      for (std::size_t shift : {1, 3}) {
+        std::vector<float> xs(batch * in + shift), ys(batch * out + shift);
+        std::copy(x.begin(), x.end(), xs.begin() + static_cast<std::ptrdiff_t>(shift));
+        layer.forward(std::span<const float>(xs).subspan(shift), batch, std::span<float>(ys).subspan(shift));
+        ASSERT_TRUE(std::equal(aligned.begin(), aligned.end(), ys.begin() + static_cast<std::ptrdiff_t>(shift)))
+            << format_name(f) << " batch " << batch << " shift " << shift;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, Kernels, ::testing::ValuesIn(supported_levels()), level_name);
+
+// The reference product (dequantize, then dot in double) agrees with the kernels of every level.
+TEST(KernelLevels, EveryLevelAgreesWithTheDequantizingReference) {
+  for (const Variant& v : kernel_variants()) {
+    const std::size_t in = 130, out = 21, batch = 5;
+    const auto layer = QuantizedLinear::from_weights(test::gaussian(out * in, 8), test::gaussian(out, 9), out, in,
+                                                     v.format, v.affine);
+    const auto x = test::gaussian(batch * in, 10);
+    const auto xe = test::effective_input(v.format, x, batch, in);
+    const auto check = test::check_forward(layer, x, batch);
+    std::vector<float> ref(batch * out);
+    kernels::gemm_dequant_ref(formats::view_of(layer.weight()), xe.data(), batch, layer.bias().data(), ref.data());
+    const auto packed = kernels::pack_weights(layer.weight());
+    for (Isa isa : supported_levels()) {
+      std::vector<float> y(batch * out);
+      const formats::WeightView w = formats::view_of(layer.weight());
+      kernels::forward(isa, w, packed.get(), x.data(), batch, layer.bias().data(), y.data());
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        ASSERT_NEAR(y[i], ref[i], 2 * check.tolerance[i]) << v.label << " " << isa_name(isa) << " output " << i;
+      }
+    }
+  }
+}
+
+TEST(KernelLevels, UnsupportedOrUnknownLevelsAreErrors) {
+  EXPECT_EQ(parse_isa("scalar"), Isa::scalar);
+  EXPECT_EQ(parse_isa("avx2"), Isa::avx2);
+  try {
+    parse_isa("avx3");
+    FAIL() << "an unknown level must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("valid: scalar, avx2"), std::string::npos) << e.what();
+  }
+  if (best_isa() < Isa::avx2) {
+    EXPECT_THROW(set_isa(Isa::avx2), Error);
+  }
+  const Isa saved = active_isa();
+  set_isa(Isa::scalar);
+  EXPECT_EQ(active_isa(), Isa::scalar);
+  set_isa(saved);
+}
+
+// Run by ctest with QLINEAR_ISA=scalar (tests/CMakeLists.txt): the variable lowers the level.
+TEST(KernelLevels, TheEnvironmentVariableLowersTheLevel) {
+  const char* env = std::getenv("QLINEAR_ISA");
+  if (env == nullptr) GTEST_SKIP() << "QLINEAR_ISA is not set in this run";
+  EXPECT_EQ(active_isa(), std::min(parse_isa(env), best_isa()));
+}
+
+}  // namespace
+}  // namespace qlinear
