@@ -18,5 +18,9 @@ void add_formats_command(CLI::App& app);
 // Accepts a format name that parse_format() knows; otherwise a usage error listing the valid ones.
 CLI::Validator format_name_validator();
 void add_demo_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+// --threads N: threads that quantization and forward passes may use (qlinear::set_num_threads).
+void add_threads_option(CLI::App& cmd);
 
 }  // namespace qlinear::cli

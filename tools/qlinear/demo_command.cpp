@@ -223,6 +223,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--batch", options->batch, "rows of the random input batch")->capture_default_str();
   cmd->add_option("--seed", options->seed, "seed of the random inputs")->capture_default_str();
   cmd->add_flag("--brief", options->brief, "print only the summary table");
+  add_threads_option(*cmd);
   options->affine.add_to(*cmd);
   cmd->callback([options] { run_demo(*options); });
 }

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   qlinear::cli::add_formats_command(app);
   qlinear::cli::add_demo_command(app);
+  qlinear::cli::add_bench_command(app);
 
   try {
     app.parse(argc, argv);

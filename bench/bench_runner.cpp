@@ -1,0 +1,355 @@
+// The benchmark. Times are medians over repetitions (at least min_repeats, for at least min_time),
+// because the machines it runs on are shared and noisy; every comparison is against a peer measured
+// in the same run: OpenBLAS sgemm/sgemv and qlinear's f32 path on the same shape and thread count.
+
+#include "bench_runner.hpp"
+
+#include "core/text_table.hpp"
+#include "openblas.hpp"
+
+#include <qlinear/qlinear.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <random>
+#include <thread>
+
+namespace qlinear::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+
+struct Shape {
+  std::size_t out, in;
+};
+
+Shape parse_shape(const std::string& text) {
+  const auto x = text.find('x');
+  if (x == std::string::npos) throw Error(ErrorCode::invalid_argument, "shape '" + text + "' is not OUTxIN");
+  try {
+    return {std::stoul(text.substr(0, x)), std::stoul(text.substr(x + 1))};
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::invalid_argument, "shape '" + text + "' is not OUTxIN");
+  }
+}
+
+// Median seconds of `fn` over repetitions.
+template <typename Fn>
+double median_seconds(const Options& o, Fn&& fn) {
+  fn();  // warm up: caches, pool threads, lazily built state
+  std::vector<double> times;
+  const auto start = Clock::now();
+  while (times.size() < o.min_repeats ||
+         (std::chrono::duration<double>(Clock::now() - start).count() < o.min_time && times.size() < 20000)) {
+    const auto t0 = Clock::now();
+    fn();
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::vector<float> gaussian(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+struct Record {
+  std::string section, format;
+  std::size_t out = 0, in = 0, batch = 0, threads = 0;
+  bool cold = false;
+  double seconds = 0, gflops = 0, weight_gbs = 0, vs_openblas = kNan, vs_f32 = kNan;
+};
+
+// A copy with its own storage (QuantizedTensor copies share their bytes).
+QuantizedTensor deep_copy(const QuantizedTensor& q) {
+  if (!format_info(q.format()).affine) return QuantizedTensor::from_blocks(q.format(), q.rows(), q.cols(), q.data());
+  return QuantizedTensor::from_affine(q.format(), q.rows(), q.cols(), q.affine_options(), q.data(), q.scales(),
+                                      q.zero_points());
+}
+
+// Enough copies of a layer that cycling through them reads the weights from DRAM, not a cache.
+std::vector<QuantizedLinear> cold_ring(const QuantizedLinear& layer) {
+  constexpr std::size_t kRingBytes = std::size_t{512} << 20;
+  const std::size_t copies = std::clamp<std::size_t>(kRingBytes / layer.weight_bytes() + 1, 2, 64);
+  std::vector<QuantizedLinear> ring;
+  for (std::size_t i = 0; i < copies; ++i) ring.push_back(QuantizedLinear::from_quantized(deep_copy(layer.weight()), {}));
+  return ring;
+}
+
+// Read bandwidth of a plain sum over a buffer far larger than the caches, `threads` threads each
+// summing its own contiguous part: the ceiling for a GEMV whose weights come from DRAM.
+double stream_sum_gbs(const Options& o, std::size_t threads) {
+  constexpr std::size_t kBytes = std::size_t{1} << 30;
+  static std::vector<float> buffer(kBytes / sizeof(float), 1.0f);
+  std::vector<double> partial(threads);
+  auto sum_part = [&](std::size_t t) {
+    const std::size_t n = buffer.size() / threads, begin = t * n;
+    float acc[8] = {};  // eight independent sums so the loop vectorizes without reassociation
+    for (std::size_t i = begin; i + 8 <= begin + n; i += 8) {
+      for (std::size_t j = 0; j < 8; ++j) acc[j] += buffer[i + j];
+    }
+    partial[t] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+  };
+  Options once = o;
+  once.min_time = 0;
+  const double s = median_seconds(once, [&] {
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(sum_part, t);
+    sum_part(0);
+    for (auto& th : pool) th.join();
+  });
+  return static_cast<double>(kBytes) / s / 1e9;
+}
+
+class Runner {
+ public:
+  explicit Runner(Options o) : o_(std::move(o)), blas_(OpenBlas::get()) {}
+
+  void forward_section() {
+    for (const std::string& text : o_.shapes) {
+      const Shape s = parse_shape(text);
+      const std::vector<float> w = gaussian(s.out * s.in, 1);
+      std::map<std::string, QuantizedLinear> layers;
+      for (const std::string& f : formats_with_f32()) {
+        layers.emplace(f, QuantizedLinear::from_weights(w, {}, s.out, s.in, parse_format(f)));
+      }
+      for (std::size_t threads : o_.threads) {
+        set_num_threads(threads);
+        blas_.set_threads(static_cast<int>(threads));
+        for (std::size_t batch : o_.batches) measure_batch(s, w, layers, threads, batch);
+      }
+    }
+  }
+
+  void stream_section() {
+    for (std::size_t threads : o_.threads) {
+      Record r;
+      r.section = "stream";
+      r.threads = threads;
+      r.weight_gbs = stream_sum_gbs(o_, threads);
+      r.seconds = static_cast<double>(std::size_t{1} << 30) / r.weight_gbs / 1e9;
+      records_.push_back(r);
+    }
+  }
+
+  // f32 → q4_0 / q8_0 with the active level on every thread, against the scalar reference on one.
+  void quantize_section() {
+    const std::size_t out = 4096, in = 4096;
+    const std::vector<float> w = gaussian(out * in, 2);
+    for (const char* name : {"q4_0", "q8_0"}) {
+      const Format f = parse_format(name);
+      const Isa best = active_isa();
+      set_isa(Isa::scalar);
+      set_num_threads(1);
+      const double scalar = median_seconds(o_, [&] { quantize(w, out, in, f); });
+      set_isa(best);
+      for (std::size_t threads : o_.threads) {
+        set_num_threads(threads);
+        Record r;
+        r.section = "quantize";
+        r.format = name;
+        r.out = out;
+        r.in = in;
+        r.threads = threads;
+        r.seconds = median_seconds(o_, [&] { quantize(w, out, in, f); });
+        r.weight_gbs = 4.0 * out * in / r.seconds / 1e9;  // input floats read
+        r.vs_f32 = scalar / r.seconds;                      // here: × the scalar reference
+        records_.push_back(r);
+      }
+    }
+  }
+
+  void print(std::ostream& out) const;
+  void print_json(std::ostream& out) const;
+
+ private:
+  std::vector<std::string> formats_with_f32() const {
+    std::vector<std::string> f = o_.formats;
+    if (std::find(f.begin(), f.end(), "f32") == f.end()) f.push_back("f32");
+    return f;
+  }
+
+  void measure_batch(Shape s, const std::vector<float>& w, std::map<std::string, QuantizedLinear>& layers,
+                     std::size_t threads, std::size_t batch) {
+    const std::vector<float> x = gaussian(batch * s.in, 3 + batch);
+    std::vector<float> y(batch * s.out);
+    const double flops = 2.0 * static_cast<double>(batch) * s.out * s.in;
+    double blas = kNan;
+    if (blas_.available()) {
+      blas = median_seconds(o_, [&] {
+        blas_.linear(w.data(), x.data(), y.data(), static_cast<int>(batch), static_cast<int>(s.out),
+                     static_cast<int>(s.in));
+      });
+    }
+    const double f32 = median_seconds(o_, [&] { layers.at("f32").forward(x, batch, y); });
+    for (const std::string& f : formats_with_f32()) {
+      if (f == "f32" && std::find(o_.formats.begin(), o_.formats.end(), "f32") == o_.formats.end()) continue;
+      const QuantizedLinear& layer = layers.at(f);
+      Record r;
+      r.section = "forward";
+      r.format = f;
+      r.out = s.out;
+      r.in = s.in;
+      r.batch = batch;
+      r.threads = threads;
+      r.seconds = f == "f32" ? f32 : median_seconds(o_, [&] { layer.forward(x, batch, y); });
+      finish(r, flops, layer.weight_bytes(), blas, f32);
+      if (o_.cold && batch == 1) {
+        const std::vector<QuantizedLinear> ring = cold_ring(layer);
+        std::size_t next = 0;
+        Record c = r;
+        c.cold = true;
+        c.seconds = median_seconds(o_, [&] { ring[next++ % ring.size()].forward(x, batch, y); });
+        finish(c, flops, layer.weight_bytes(), kNan, kNan);
+      }
+    }
+    if (threads > 1 && blas_.available()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let OpenBLAS's threads go idle
+    }
+  }
+
+  void finish(Record& r, double flops, std::size_t weight_bytes, double blas, double f32) {
+    r.gflops = flops / r.seconds / 1e9;
+    r.weight_gbs = static_cast<double>(weight_bytes) / r.seconds / 1e9;
+    r.vs_openblas = blas / r.seconds;
+    r.vs_f32 = f32 / r.seconds;
+    records_.push_back(r);
+  }
+
+  Options o_;
+  const OpenBlas& blas_;
+  std::vector<Record> records_;
+};
+
+std::string ratio(double v) { return std::isnan(v) ? "n/a" : core::format_fixed(v, 2) + "×"; }
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+void Runner::print(std::ostream& out) const {
+  out << "CPU: " << cpu_name() << ", " << std::thread::hardware_concurrency() << " hardware threads; kernels: "
+      << isa_name(active_isa()) << "\nPeer: " << blas_.description() << "\n"
+      << "Times are medians; GFLOP/s = 2·batch·out·in / time; weight GB/s = the format's bytes / time;\n"
+      << "× OpenBLAS and × f32 = their time / this time (above 1: faster).\n\n";
+  core::Table t({{"shape", core::Table::Align::left}, {"batch"}, {"threads"}, {"format", core::Table::Align::left},
+                 {"median ms"}, {"GFLOP/s"}, {"weight GB/s"}, {"× OpenBLAS"}, {"× f32"}});
+  for (const Record& r : records_) {
+    if (r.section != "forward") continue;
+    t.add_row({core::format_shape(r.out, r.in) + (r.cold ? " (DRAM)" : ""), std::to_string(r.batch),
+               std::to_string(r.threads), r.format, core::format_fixed(r.seconds * 1e3, 3),
+               core::format_fixed(r.gflops, 1), core::format_fixed(r.weight_gbs, 1), ratio(r.vs_openblas),
+               ratio(r.vs_f32)});
+  }
+  t.print(out);
+  for (const Record& r : records_) {
+    if (r.section == "stream") {
+      out << "\nstreaming sum, " << r.threads << " thread" << (r.threads > 1 ? "s" : "") << ": "
+          << core::format_fixed(r.weight_gbs, 1) << " GB/s";
+    }
+  }
+  for (const Record& r : records_) {
+    if (r.section == "quantize") {
+      out << "\nquantize f32 → " << r.format << " " << core::format_shape(r.out, r.in) << ", " << r.threads
+          << " thread" << (r.threads > 1 ? "s" : "") << ": " << core::format_fixed(r.seconds * 1e3, 2) << " ms, "
+          << core::format_fixed(r.weight_gbs, 2) << " GB/s of floats, " << ratio(r.vs_f32)
+          << " the scalar reference on 1 thread";
+    }
+  }
+  out << '\n';
+}
+
+void Runner::print_json(std::ostream& out) const {
+  nlohmann::json j;
+  j["cpu"] = cpu_name();
+  j["hardware_threads"] = std::thread::hardware_concurrency();
+  j["isa"] = std::string(isa_name(active_isa()));
+  j["peer"] = blas_.description();
+  j["version"] = version_string;
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  for (const Record& r : records_) {
+    j["results"].push_back({{"section", r.section}, {"format", r.format}, {"out", r.out}, {"in", r.in},
+                            {"batch", r.batch}, {"threads", r.threads}, {"weights_from_dram", r.cold},
+                            {"median_seconds", r.seconds}, {"gflops", number(r.gflops)},
+                            {"gbytes_per_second", number(r.weight_gbs)}, {"vs_openblas", number(r.vs_openblas)},
+                            {"vs_f32_or_scalar", number(r.vs_f32)}});
+  }
+  out << j.dump(2) << '\n';
+}
+
+}  // namespace
+
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--shape", o.shapes, "Weight shape OUTxIN (repeatable; default 4096x4096)");
+  app.add_option("--batch", o.batches, "Batch sizes (repeatable; default 1 and 32)")->check(CLI::PositiveNumber);
+  app.add_option("--threads", o.threads, "Thread counts (repeatable; default 1 and all)")->check(CLI::PositiveNumber);
+  app.add_option("--format", o.formats, "Formats (repeatable; default q4_0 q8_0 f32)");
+  app.add_option("--min-time", o.min_time, "Seconds of repetitions per measurement (default 0.1)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--min-repeats", o.min_repeats, "Repetitions at least (default 5)")->check(CLI::PositiveNumber);
+  app.add_flag("--full", o.full,
+               "The whole matrix: 4096x4096, 4096x14336, 14336x4096; batch 1 8 32 128 512; threads 1 and 2; "
+               "every format; GEMV from DRAM (minutes)");
+  app.add_flag("--cold", o.cold, "Also time batch 1 with the weights read from DRAM");
+  app.add_flag("--json", o.json, "Print JSON instead of tables");
+  app.add_option("--json-file", o.json_path, "Write JSON to this file as well");
+  app.add_flag("--no-quantize", o.skip_quantize, "Skip the quantization throughput");
+  app.add_flag("--no-stream", o.skip_stream, "Skip the streaming-sum bandwidth");
+}
+
+int run(Options o, std::ostream& out) {
+  if (o.full) {
+    if (o.shapes.empty()) o.shapes = {"4096x4096", "4096x14336", "14336x4096"};
+    if (o.batches.empty()) o.batches = {1, 8, 32, 128, 512};
+    if (o.threads.empty()) o.threads = {1, 2};
+    if (o.formats.empty()) {
+      for (const FormatInfo& f : all_formats()) o.formats.emplace_back(f.name);
+    }
+    o.cold = true;
+  }
+  if (o.shapes.empty()) o.shapes = {"4096x4096"};
+  if (o.batches.empty()) o.batches = {1, 32};
+  if (o.threads.empty()) {
+    o.threads = {1};
+    const std::size_t all = num_threads();
+    if (all > 1) o.threads.push_back(all);
+  }
+  if (o.formats.empty()) o.formats = {"q4_0", "q8_0", "f32"};
+  for (const std::string& f : o.formats) parse_format(f);  // unknown names fail before any work
+  for (const std::string& s : o.shapes) parse_shape(s);
+  Runner runner(o);
+  runner.forward_section();
+  if (!o.skip_stream) runner.stream_section();
+  if (!o.skip_quantize) runner.quantize_section();
+  set_num_threads(0);
+  if (o.json) {
+    runner.print_json(out);
+  } else {
+    runner.print(out);
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream file(o.json_path);
+    if (!file) throw Error(ErrorCode::io, o.json_path + ": cannot open for writing");
+    runner.print_json(file);
+  }
+  return 0;
+}
+
+}  // namespace qlinear::bench
