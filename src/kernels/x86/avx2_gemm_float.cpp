@@ -39,6 +39,7 @@ inline void load_weights(const std::byte* panel, std::size_t k, __m256& w0, __m2
   }
 }
 
+// Lanes [0, n) of v plus bias (when final) to y.
 inline void store_rows(float* y, const float* bias, __m256 v, std::size_t n) {
   if (n == 8) {
     if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
@@ -50,36 +51,66 @@ inline void store_rows(float* y, const float* bias, __m256 v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
 }
 
-// Writes the 16 rows [r0, r0 + 16) ∩ [r0, row_end) of activation row b.
-inline void store16(const GemmArgs& a, std::size_t b, std::size_t r0, std::size_t row_end, __m256 v0, __m256 v1) {
-  float* y = a.y + b * a.rows + r0;
-  const float* bias = a.bias ? a.bias + r0 : nullptr;
-  const std::size_t n = row_end - r0;
-  store_rows(y, bias, v0, n < 8 ? n : 8);
-  if (n > 8) store_rows(y + 8, bias ? bias + 8 : nullptr, v1, n - 8 < 8 ? n - 8 : 8);
+inline __m256 load_rows(const float* y, std::size_t n) {
+  if (n == 8) return _mm256_loadu_ps(y);
+  alignas(32) float lanes[8] = {};
+  for (std::size_t i = 0; i < n; ++i) lanes[i] = y[i];
+  return _mm256_load_ps(lanes);
 }
 
-// One panel × one tile of C activation rows (x: input-major, C values per input).
+inline std::size_t lanes(std::size_t n, std::size_t first) { return n <= first ? 0 : n - first < 8 ? n - first : 8; }
+
+// Rows [r0, r0 + 16) ∩ [r0, row_end) of activation row b: y = v (+ bias when `final`).
+inline void store16(const GemmArgs& a, std::size_t b, std::size_t r0, std::size_t row_end, __m256 v0, __m256 v1,
+                    bool final) {
+  float* y = a.y + b * a.rows + r0;
+  const float* bias = final && a.bias ? a.bias + r0 : nullptr;
+  const std::size_t n = row_end - r0;
+  store_rows(y, bias, v0, lanes(n, 0));
+  if (n > 8) store_rows(y + 8, bias ? bias + 8 : nullptr, v1, lanes(n, 8));
+}
+
+// Inputs are taken in blocks of kInputBlock: a panel's block (16 rows × 256 inputs × 4 bytes =
+// 16 KiB for f32) stays in L1 while every activation tile of the task streams past it from L2,
+// the partial sums waiting in y in between (a float stored and reloaded is the same float, so the
+// chain of FMAs of each output is unchanged). Measured on the benchmark machine, f32 4096×4096,
+// batch 128, 1 thread: no blocking 49 GFLOP/s; blocks of 128 / 256 / 512 inputs: see README.
+constexpr std::size_t kInputBlock = 256;
+
+// One panel × one tile of C activation rows (x: input-major, C values per input), inputs [k0, k1).
 template <Format kFormat, int C>
-void panel_tile(const GemmArgs& a, std::size_t p, std::size_t tile, std::size_t row_end) {
+void panel_tile(const GemmArgs& a, std::size_t p, std::size_t tile, std::size_t row_end, std::size_t k0,
+                std::size_t k1) {
   const PackedView& w = *a.packed;
   const std::byte* panel = w.data + p * w.panel_bytes;
-  const float* x = a.xf.data + tile * a.cols * C;
+  const float* x = a.xf.data + (tile * a.cols + k0) * C;
+  const std::size_t r0 = p * 16, n = row_end - r0;
   __m256 acc[C][2];
-  for (int c = 0; c < C; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-  for (std::size_t k = 0; k < a.cols; ++k, x += C) {
+  #pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    const std::size_t b = tile * C + c;
+    if (k0 == 0 || b >= a.batch) {
+      acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    } else {  // the partial sums of the previous input block
+      const float* y = a.y + b * a.rows + r0;
+      acc[c][0] = load_rows(y, lanes(n, 0));
+      acc[c][1] = n > 8 ? load_rows(y + 8, lanes(n, 8)) : _mm256_setzero_ps();
+    }
+  }
+  for (std::size_t k = k0; k < k1; ++k, x += C) {
     __m256 w0, w1;
     load_weights<kFormat>(panel, k, w0, w1);
+    #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
       const __m256 xb = _mm256_broadcast_ss(x + c);
       acc[c][0] = _mm256_fmadd_ps(w0, xb, acc[c][0]);
       acc[c][1] = _mm256_fmadd_ps(w1, xb, acc[c][1]);
     }
   }
+  #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) {
     const std::size_t b = tile * C + c;
-    if (b >= a.batch) break;
-    store16(a, b, p * 16, row_end, acc[c][0], acc[c][1]);
+    if (b < a.batch) store16(a, b, r0, row_end, acc[c][0], acc[c][1], k1 == a.cols);
   }
 }
 
@@ -101,8 +132,8 @@ void gemv_panels(const GemmArgs& a, std::size_t p, std::size_t count, std::size_
     acc[2] = _mm256_fmadd_ps(w2, xb, acc[2]);
     acc[3] = _mm256_fmadd_ps(w3, xb, acc[3]);
   }
-  store16(a, 0, p * 16, row_end, acc[0], acc[1]);
-  if (count > 1) store16(a, 0, p * 16 + 16, row_end, acc[2], acc[3]);
+  store16(a, 0, p * 16, row_end, acc[0], acc[1], true);
+  if (count > 1) store16(a, 0, p * 16 + 16, row_end, acc[2], acc[3], true);
 }
 
 template <Format kFormat>
@@ -113,8 +144,13 @@ void run(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::siz
     for (std::size_t p = first; p < last; p += 2) gemv_panels<kFormat>(a, p, last - p < 2 ? 1 : 2, row_end);
     return;
   }
-  for (std::size_t p = first; p < last; ++p) {
-    for (std::size_t tile = tile_begin; tile < tile_end; ++tile) panel_tile<kFormat, kFloatTileRows>(a, p, tile, row_end);
+  for (std::size_t k0 = 0; k0 < a.cols; k0 += kInputBlock) {
+    const std::size_t k1 = a.cols - k0 < kInputBlock ? a.cols : k0 + kInputBlock;
+    for (std::size_t p = first; p < last; ++p) {
+      for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
+        panel_tile<kFormat, kFloatTileRows>(a, p, tile, row_end, k0, k1);
+      }
+    }
   }
 }
 

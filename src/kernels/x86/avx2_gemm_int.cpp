@@ -43,6 +43,11 @@ inline __m256 broadcast_float(const std::byte* p) {
   return _mm256_set1_ps(v);
 }
 
+// An empty asm statement the compiler cannot look through: it keeps a running sum a chain. Left
+// alone, GCC reassociates the integer additions into a tree that computes every product first and
+// spills them to the stack (measured: q4_0 GEMM 4096×4096 batch 128 from 145 to ... GOP/s).
+inline void chain(__m256i& v) { __asm__("" : "+x"(v)); }
+
 inline __m256i load256(const std::byte* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m128i load128(const std::byte* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 
@@ -62,18 +67,22 @@ inline void block_dots(const std::byte* rec, const std::byte* x, __m256i (&sum)[
   const std::byte* codes = rec + P::layout.codes;
   const __m256i ones = _mm256_set1_epi16(1);
   if constexpr (P::bits == CodeBits::eight) {
+    #pragma GCC unroll 16
     for (int s = 0; s < 8; ++s) {
       const __m256i w = load256(codes + 32 * s);
       const __m256i aw = _mm256_abs_epi8(w);  // |−128| = 128 is right as an unsigned byte
+      #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         const __m256i q = _mm256_sign_epi8(broadcast32(x + 32 * c + 4 * s), w);
         const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, q), ones);
         sum[c] = s == 0 ? d : _mm256_add_epi32(sum[c], d);
+        chain(sum[c]);
       }
     }
   } else {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     __m256i acc[C];
+    #pragma GCC unroll 16
     for (int j = 0; j < 4; ++j) {
       const __m256i v = load256(codes + 32 * j);
       __m256i lo = _mm256_and_si256(v, low4);
@@ -82,17 +91,21 @@ inline void block_dots(const std::byte* rec, const std::byte* x, __m256i (&sum)[
         lo = _mm256_or_si256(lo, expand_fifth_bits(rec + P::layout.high + 4 * j));
         hi = _mm256_or_si256(hi, expand_fifth_bits(rec + P::layout.high + 16 + 4 * j));
       }
+      #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast32(x + 32 * c + 4 * j)),
                                            _mm256_maddubs_epi16(hi, broadcast32(x + 32 * c + 16 + 4 * j)));
         acc[c] = (j == 0 || (P::bits == CodeBits::five && j == 2)) ? p : _mm256_add_epi16(acc[c], p);
+        chain(acc[c]);
       }
       if constexpr (P::bits == CodeBits::five) {
         if (j == 1) {
+          #pragma GCC unroll 16
           for (int c = 0; c < C; ++c) sum[c] = _mm256_madd_epi16(acc[c], ones);
         }
       }
     }
+    #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
       const __m256i d = _mm256_madd_epi16(acc[c], ones);
       sum[c] = P::bits == CodeBits::five ? _mm256_add_epi32(sum[c], d) : d;
@@ -108,6 +121,7 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
   constexpr RecordLayout L = P::layout;
   const std::byte* rec = w.data + panel * w.panel_bytes;
   __m256 acc[C];
+  #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   __m256i row_offset = _mm256_setzero_si256();
   if constexpr (P::offset == OffsetKind::per_row) {
@@ -123,6 +137,7 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
     if constexpr (P::scale == ScaleKind::f32_per_block) wscale = _mm256_loadu_ps(reinterpret_cast<const float*>(rec));
     __m256i offset = row_offset;
     if constexpr (P::offset == OffsetKind::per_block) offset = load256(rec + L.offsets);
+    #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
       if constexpr (P::offset == OffsetKind::constant) {
         constexpr int kShift = P::constant == 8 ? 3 : 4;
@@ -137,13 +152,16 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
     }
     if constexpr (P::mins) {
       const __m256 m = _mm256_cvtph_ps(load128(rec + L.mins));
+      #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) acc[c] = _mm256_fmadd_ps(m, broadcast_float(act + C * 40 + 4 * c), acc[c]);
     }
   }
   if constexpr (P::scale == ScaleKind::f32_per_row) {
     const __m256 s = _mm256_loadu_ps(w.row_scales + panel * 8);
+    #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) acc[c] = _mm256_mul_ps(acc[c], s);
   }
+  #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) out[c] = acc[c];
 }
 
@@ -170,10 +188,10 @@ void run(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::siz
     for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
       __m256 out[C];
       panel_tile<P, C>(w, p, t.data + tile * tile_bytes, t.record_bytes, out);
+      #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         const std::size_t b = tile * C + c;
-        if (b >= a.batch) break;
-        store_rows(a.y + b * a.rows + r0, a.bias ? a.bias + r0 : nullptr, out[c], n);
+        if (b < a.batch) store_rows(a.y + b * a.rows + r0, a.bias ? a.bias + r0 : nullptr, out[c], n);
       }
     }
   }
