@@ -45,7 +45,7 @@ inline __m256 broadcast_float(const std::byte* p) {
 
 // An empty asm statement the compiler cannot look through: it keeps a running sum a chain. Left
 // alone, GCC reassociates the integer additions into a tree that computes every product first and
-// spills them to the stack (measured: q4_0 GEMM 4096×4096 batch 128 from 145 to ... GOP/s).
+// spills them to the stack (measured: q4_0 GEMM 4096×4096, batch 128, 1 thread: 145 → 214 GOP/s).
 inline void chain(__m256i& v) { __asm__("" : "+x"(v)); }
 
 inline __m256i load256(const std::byte* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
