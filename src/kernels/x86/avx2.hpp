@@ -26,6 +26,10 @@ void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row
 void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                 std::size_t tile_begin, std::size_t tile_end);
 
+// Activation rows per integer tile. Measured on the benchmark machine, 4096×4096, batch 120,
+// 1 thread, best of 3 (ms) for 2 / 3 / 4 / 5 / 6 rows: q4_0 19.2 / 18.0 / 17.8 / 17.5 / 17.4,
+// q8_0 28.0 / 26.3 / 26.2 / 26.0 / 25.0. Four is within 5% of the best and, unlike 5 and 6, wastes
+// nothing on batches of 8, 32, 128 or 512 rows (a last partial tile is computed in full).
 inline constexpr std::size_t kIntTileRows = 4;
 inline constexpr std::size_t kFloatTileRows = 6;
 

@@ -3,8 +3,9 @@
 // rows): per input it loads (and widens) the 16 weights once and does 2·C FMAs.
 //
 // Tile shape: C = 6 uses 12 accumulators + 2 weight registers + 1 broadcast of the 16 ymm
-// registers, OpenBLAS's Haswell sgemm shape. Measured on the benchmark machine (bench/README.md):
-// see the comment at kFloatTileRows's use in forward.cpp's tile choice.
+// registers (the shape of OpenBLAS's Haswell sgemm kernel); per input it does 12 FMAs for 2 loads
+// and 6 broadcasts. It reaches 96 GFLOP/s on one core of the benchmark machine (4096×14336, batch
+// 120), about the two-FMA-per-cycle peak, so no other shape was tried.
 // Each output is one FMA chain over the inputs in order, whatever C, so results do not depend on
 // the batch or the thread count.
 // Compiled with -mavx2 -mfma -mf16c; nothing here may call an inline function of a shared header.
@@ -70,12 +71,13 @@ inline void store16(const GemmArgs& a, std::size_t b, std::size_t r0, std::size_
   if (n > 8) store_rows(y + 8, bias ? bias + 8 : nullptr, v1, lanes(n, 8));
 }
 
-// Inputs are taken in blocks of kInputBlock: a panel's block (16 rows × 256 inputs × 4 bytes =
-// 16 KiB for f32) stays in L1 while every activation tile of the task streams past it from L2,
-// the partial sums waiting in y in between (a float stored and reloaded is the same float, so the
-// chain of FMAs of each output is unchanged). Measured on the benchmark machine, f32 4096×4096,
-// batch 128, 1 thread: no blocking 49 GFLOP/s; blocks of 128 / 256 / 512 inputs: see README.
-constexpr std::size_t kInputBlock = 256;
+// Inputs are taken in blocks of kInputBlock, the partial sums waiting in y in between (a float
+// stored and reloaded is the same float, so each output's chain of FMAs is unchanged). Measured on
+// the benchmark machine, f32, batch 120, 1 thread, best of 3: 4096×4096: blocks of 128 / 256 /
+// 512 / 1024 inputs / none: 55.7 / 44.6 / 42.7 / 42.0 / 40.4 ms; 4096×14336: 512 / 1024 / 2048 /
+// none: 153 / 146 / 154 / 147 ms. With the accumulators in registers the blocking hardly matters
+// here; 1024 keeps a panel's block at 64 KiB (L2) whatever the input count.
+constexpr std::size_t kInputBlock = 1024;
 
 // One panel × one tile of C activation rows (x: input-major, C values per input), inputs [k0, k1).
 template <Format kFormat, int C>
