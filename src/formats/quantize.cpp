@@ -29,20 +29,7 @@ std::string position(std::size_t index, std::size_t cols) {
   return "row " + std::to_string(index / cols) + ", column " + std::to_string(index % cols);
 }
 
-// Whether any of n values is NaN or Inf (or, for f16, rounds to Inf: |w| >= 65520). Integer tests
-// on the bits, so the loop vectorizes; the slow scan below only runs to name a bad value.
-bool any_unrepresentable(const float* w, std::size_t n, bool f16) {
-  std::uint32_t bad = 0;
-  const std::uint32_t limit = f16 ? 0x477ff000u : 0x7f800000u;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, w + i, sizeof bits);
-    bad |= static_cast<std::uint32_t>((bits & 0x7fffffffu) >= limit);
-  }
-  return bad != 0;
-}
-
-void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, Format format) {
+void check_shape(std::span<const float> w, std::size_t rows, std::size_t cols) {
   if (rows == 0 || cols == 0) {
     throw Error(ErrorCode::size_mismatch, "cannot quantize an empty shape [" + std::to_string(rows) +
                                               ", " + std::to_string(cols) + "]");
@@ -54,14 +41,10 @@ void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, F
                     std::to_string(rows) + " × " + std::to_string(cols) + " = " +
                     std::to_string(expected));
   }
-  const bool f16 = format == Format::f16;
-  const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
-  std::vector<char> bad(chunks, 0);
-  core::parallel_for(chunks, [&](std::size_t i) {
-    const std::size_t begin = i * kChunk;
-    bad[i] = any_unrepresentable(w.data() + begin, std::min(kChunk, w.size() - begin), f16);
-  });
-  if (std::find(bad.begin(), bad.end(), 1) == bad.end()) return;
+}
+
+// Throws the error that names the first value an out-of-range check objected to.
+[[noreturn]] void report_unrepresentable(std::span<const float> w, std::size_t cols) {
   for (std::size_t i = 0; i < w.size(); ++i) {
     if (!std::isfinite(w[i])) {
       throw Error(ErrorCode::non_finite, "weight at " + position(i, cols) + " is " +
@@ -74,19 +57,41 @@ void check_input(std::span<const float> w, std::size_t rows, std::size_t cols, F
                                              " is outside the f16 range (±65504)");
     }
   }
+  throw Error(ErrorCode::internal, "a weight was flagged unrepresentable but none is");
 }
 
-// Rows in parallel, each by `row_fn` (a fast quantizer with the reference's bytes) or the reference.
+constexpr std::uint32_t limit_bits(Format format) { return format == Format::f16 ? 0x477ff000u : 0x7f800000u; }
+
+void check_values(std::span<const float> w, std::size_t cols, Format format) {
+  const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
+  std::vector<char> bad(chunks, 0);
+  core::parallel_for(chunks, [&](std::size_t i) {
+    const std::size_t begin = i * kChunk;
+    bad[i] = formats::any_out_of_range_ref(w.data() + begin, std::min(kChunk, w.size() - begin), limit_bits(format));
+  });
+  if (std::find(bad.begin(), bad.end(), 1) != bad.end()) report_unrepresentable(w, cols);
+}
+
+// Rows in parallel, each checked (while it is in cache) and then quantized by `row_fn` (a fast
+// quantizer with the reference's bytes) or the reference.
 void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t cols, std::byte* out,
                      std::size_t row_bytes, std::size_t padded_cols, const formats::FormatTraits& t,
-                     formats::QuantizeRowFn row_fn) {
+                     formats::QuantizeRowFn row_fn, formats::OutOfRangeFn check_fn) {
   const formats::QuantizeRowFn fn = row_fn ? row_fn : t.quantize_row_ref;
+  const formats::OutOfRangeFn check = check_fn ? check_fn : &formats::any_out_of_range_ref;
+  const std::uint32_t limit = limit_bits(t.info.format);
   const std::size_t rows_per_task = std::max<std::size_t>(1, kChunk / padded_cols);
-  core::parallel_for((rows + rows_per_task - 1) / rows_per_task, [&](std::size_t task) {
+  const std::size_t tasks = (rows + rows_per_task - 1) / rows_per_task;
+  std::vector<char> bad(tasks, 0);
+  core::parallel_for(tasks, [&](std::size_t task) {
     std::vector<float> padded(padded_cols != cols ? padded_cols : 0, 0.0f);  // zeros after cols
     const std::size_t end = std::min(rows, (task + 1) * rows_per_task);
     for (std::size_t r = task * rows_per_task; r < end; ++r) {
       const float* src = w.data() + r * cols;
+      if (check(src, cols, limit)) {
+        bad[task] = 1;
+        return;
+      }
       if (padded_cols != cols) {
         std::copy(src, src + cols, padded.begin());
         src = padded.data();
@@ -94,6 +99,7 @@ void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t col
       fn(src, out + r * row_bytes, padded_cols);
     }
   });
+  if (std::find(bad.begin(), bad.end(), 1) != bad.end()) report_unrepresentable(w, cols);
 }
 
 QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std::size_t cols,
@@ -140,14 +146,31 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
 
 }  // namespace
 
+// Integer tests on the bits, so the loop vectorizes (the error message comes from a slow scan
+// that only runs when this finds something).
+bool formats::any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t limit_bits) {
+  std::uint32_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bad |= static_cast<std::uint32_t>((bits & 0x7fffffffu) >= limit_bits);
+  }
+  return bad != 0;
+}
+
 QuantizedTensor formats::quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols,
-                                       Format format, const AffineOptions& affine, QuantizeRowFn row_fn) {
+                                       Format format, const AffineOptions& affine, QuantizeRowFn row_fn,
+                                       OutOfRangeFn check_fn) {
   const formats::FormatTraits& t = formats::traits(format);
-  check_input(w, rows, cols, format);
-  if (t.info.affine) return quantize_affine(w, rows, cols, format, affine);
+  check_shape(w, rows, cols);
+  if (t.info.affine) {
+    check_values(w, cols, format);
+    return quantize_affine(w, rows, cols, format, affine);
+  }
   std::byte* storage = nullptr;
-  QuantizedTensor q = TensorBuilder::allocate(format, rows, cols, storage);
-  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t, row_fn);
+  // Every byte of every row is written below, so the storage need not be zeroed first.
+  QuantizedTensor q = TensorBuilder::allocate(format, rows, cols, storage, /*zeroed=*/false);
+  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t, row_fn, check_fn);
   return q;
 }
 

@@ -48,7 +48,7 @@ AffineLayout affine_layout(const AffineOptions& options, std::size_t rows, std::
 }
 
 QuantizedTensor TensorBuilder::allocate(Format format, std::size_t rows, std::size_t cols,
-                                        std::byte*& storage) {
+                                        std::byte*& storage, bool zeroed) {
   const FormatInfo& info = formats::traits(format).info;
   QuantizedTensor t;
   t.format_ = format;
@@ -56,7 +56,8 @@ QuantizedTensor TensorBuilder::allocate(Format format, std::size_t rows, std::si
   t.cols_ = cols;
   t.padded_cols_ = core::round_up(cols, info.row_alignment);
   t.row_bytes_ = formats::padded_row_bytes(info, cols);
-  auto buffer = core::allocate_zeroed(core::checked_mul(rows, t.row_bytes_, "tensor bytes"));
+  const std::size_t bytes = core::checked_mul(rows, t.row_bytes_, "tensor bytes");
+  auto buffer = zeroed ? core::allocate_zeroed(bytes) : core::allocate_uninitialized(bytes);
   storage = buffer.get();
   t.data_ = std::move(buffer);
   return t;

@@ -6,6 +6,7 @@
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace qlinear::formats {
@@ -23,10 +24,15 @@ struct FormatTraits {
 
 const FormatTraits& traits(Format format);
 
-// quantize() with the block rows quantized by row_fn (bytes identical to the reference's) or, when
-// it is null, by the reference. The kernels layer passes its fastest row quantizer.
+// Whether any of n floats has |bits| >= limit_bits (0x7f800000: NaN or Inf; 0x477ff000: also
+// rounds to Inf in f16).
+using OutOfRangeFn = bool (*)(const float* x, std::size_t n, std::uint32_t limit_bits);
+bool any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t limit_bits);
+
+// quantize() with the block rows checked by check_fn and quantized by row_fn (bytes identical to
+// the reference's); a null pointer means the reference. The kernels layer passes its fastest ones.
 QuantizedTensor quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
-                              const AffineOptions& affine, QuantizeRowFn row_fn);
+                              const AffineOptions& affine, QuantizeRowFn row_fn, OutOfRangeFn check_fn);
 
 // Bytes that `cols` weights take once padded to the format's row alignment.
 std::size_t padded_row_bytes(const FormatInfo& info, std::size_t cols);

@@ -20,9 +20,10 @@ struct AffineLayout {
 AffineLayout affine_layout(const AffineOptions& options, std::size_t rows, std::size_t padded_cols);
 
 struct TensorBuilder {
-  // A tensor of zeroed storage for the shape; `storage` receives the bytes to fill (rows × row_bytes).
+  // A tensor of storage for the shape (zeroed unless the caller fills every byte); `storage`
+  // receives the bytes to fill (rows × row_bytes).
   static QuantizedTensor allocate(Format format, std::size_t rows, std::size_t cols,
-                                  std::byte*& storage);
+                                  std::byte*& storage, bool zeroed = true);
   static void set_affine(QuantizedTensor& tensor, const AffineOptions& options,
                          const AffineLayout& layout, std::vector<float> scales,
                          std::vector<std::uint8_t> zero_points);

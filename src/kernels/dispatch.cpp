@@ -28,6 +28,7 @@ KernelTable make_scalar_table() {
     t.gemm[i] = is_float_format(f) ? &scalar::gemm_float : &scalar::gemm_quantized;
   }
   t.quantize_activation_row = &scalar::quantize_activation_row;
+  t.any_out_of_range = &formats::any_out_of_range_ref;
   t.int_tile_rows = 1;
   t.float_tile_rows = 1;
   return t;
@@ -55,6 +56,7 @@ KernelTable make_avx2_table() {
     t.gemm[i] = is_float_format(static_cast<Format>(i)) ? &avx2::gemm_float : &avx2::gemm_quantized;
   }
   t.quantize_activation_row = &avx2::quantize_activation_row;
+  t.any_out_of_range = &avx2::any_out_of_range;
   t.int_tile_rows = avx2::kIntTileRows;
   t.float_tile_rows = avx2::kFloatTileRows;
   return t;

@@ -86,6 +86,7 @@ struct KernelTable {
   Isa isa;
   // f32 → the format's blocks, byte-identical to the reference; null where the reference serves.
   formats::QuantizeRowFn quantize_row[kFormatCount];
+  formats::OutOfRangeFn any_out_of_range;  // the check quantize() makes on every weight
   QuantizeActivationRowFn quantize_activation_row;
   GemmFn gemm[kFormatCount];
   std::size_t int_tile_rows;    // activation rows per tile for batches > 1 (integer formats)

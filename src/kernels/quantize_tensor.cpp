@@ -10,9 +10,9 @@ namespace qlinear {
 
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const AffineOptions& affine) {
-  const formats::QuantizeRowFn row_fn =
-      kernels::active_kernels().quantize_row[static_cast<std::size_t>(formats::traits(format).info.format)];
-  return formats::quantize_with(w, rows, cols, format, affine, row_fn);
+  const kernels::KernelTable& k = kernels::active_kernels();
+  const formats::QuantizeRowFn row_fn = k.quantize_row[static_cast<std::size_t>(formats::traits(format).info.format)];
+  return formats::quantize_with(w, rows, cols, format, affine, row_fn, k.any_out_of_range);
 }
 
 }  // namespace qlinear

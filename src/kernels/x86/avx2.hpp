@@ -17,6 +17,8 @@ void quantize_row_q5_1(const float* x, void* blocks, std::size_t n);
 void quantize_row_f16(const float* x, void* values, std::size_t n);
 void quantize_row_bf16(const float* x, void* values, std::size_t n);
 
+bool any_out_of_range(const float* x, std::size_t n, std::uint32_t limit_bits);
+
 void quantize_activation_row(const float* x, std::size_t cols, std::size_t blocks,
                              const ActivationRowOut& out);
 

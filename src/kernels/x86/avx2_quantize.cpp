@@ -265,6 +265,24 @@ void quantize_row_bf16(const float* x, void* values, std::size_t n) {
   }
 }
 
+bool any_out_of_range(const float* x, std::size_t n, std::uint32_t limit_bits) {
+  // Unsigned |bits| >= limit as a signed compare: both sides are below 2^31.
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), below = _mm256_set1_epi32(static_cast<int>(limit_bits - 1));
+  __m256i bad = _mm256_setzero_si256();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i bits = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + i)), abs_mask);
+    bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(bits, below));
+  }
+  bool any = !_mm256_testz_si256(bad, bad);
+  for (; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, 4);
+    any = any || (bits & 0x7fffffffu) >= limit_bits;
+  }
+  return any;
+}
+
 void quantize_activation_row(const float* x, std::size_t cols, std::size_t blocks,
                              const ActivationRowOut& out) {
   auto* codes = reinterpret_cast<std::byte*>(out.codes);
