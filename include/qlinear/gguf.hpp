@@ -115,6 +115,9 @@ class GgufFile {
 
   // The tensor's bytes inside the mapping (valid while any copy of this GgufFile lives).
   std::span<const std::byte> tensor_data(const GgufTensorInfo& info) const;
+  // Lets the operating system drop the tensor's pages from memory (they are read again if needed):
+  // for streaming through models larger than memory.
+  void release(const GgufTensorInfo& info) const noexcept;
 
   // The tensor as a rows × cols QuantizedTensor (rows = product of the outer dimensions, 1 for a 1-D
   // tensor; cols = the innermost). Error(invalid_argument) for an unknown name, Error(unsupported)

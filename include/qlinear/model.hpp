@@ -36,6 +36,10 @@ struct QuantPlan {
   // Defaults, applied to tensors no rule matched: tensors of rank < 2 (biases, norm scales, scalars)
   // are kept, and so are tensors that do not hold floats (integer ids, masks).
   bool keep_1d = true;
+  // For GGUF output: the format of tensors whose row length the chosen block format cannot hold
+  // (ggml needs whole blocks per row). Empty: f16 (bf16 for bf16 input), as llama-quantize does; an
+  // affine format (i8, i4) keeps such rows small, at the price of being readable by qlinear only.
+  std::optional<Format> fallback;
 };
 
 // What happens to one tensor, decided before any data is read.

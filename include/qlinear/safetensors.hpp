@@ -54,6 +54,8 @@ class SafetensorsFile {
 
   // The tensor's bytes inside the mapping (valid while any copy of this SafetensorsFile lives).
   std::span<const std::byte> tensor_data(const SafetensorsTensorInfo& info) const;
+  // Lets the operating system drop the tensor's pages from memory (they are read again if needed).
+  void release(const SafetensorsTensorInfo& info) const noexcept;
 
   // The tensor's values as float32 (F32, F16 and BF16 are converted; other dtypes: Error(unsupported)).
   std::vector<float> read_f32(std::string_view name) const;

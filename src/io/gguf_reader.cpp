@@ -353,6 +353,14 @@ std::span<const std::byte> GgufFile::tensor_data(const GgufTensorInfo& info) con
   return file_->bytes().subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(info.nbytes));
 }
 
+void GgufFile::release(const GgufTensorInfo& info) const noexcept {
+  try {
+    if (file_) file_->release(tensor_data(info));
+  } catch (const Error&) {
+    // A tensor outside this file has no pages of it to release.
+  }
+}
+
 namespace {
 
 struct Matrix {

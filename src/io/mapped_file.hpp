@@ -29,6 +29,11 @@ class MappedFile {
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
   std::size_t size() const noexcept { return size_; }
 
+  // Hands the pages wholly inside `range` back to the kernel (they are re-read from the file if
+  // touched again), so that streaming through a large file keeps little of it resident. A no-op for
+  // in-memory buffers.
+  void release(std::span<const std::byte> range) const noexcept;
+
  private:
   MappedFile() = default;
 

@@ -258,6 +258,14 @@ std::span<const std::byte> SafetensorsFile::tensor_data(const SafetensorsTensorI
   return file_->bytes().subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
 }
 
+void SafetensorsFile::release(const SafetensorsTensorInfo& info) const noexcept {
+  try {
+    if (file_) file_->release(tensor_data(info));
+  } catch (const Error&) {
+    // A tensor outside this file has no pages of it to release.
+  }
+}
+
 std::vector<float> SafetensorsFile::read_f32(std::string_view name) const {
   const SafetensorsTensorInfo& info = tensor(name);
   const std::span<const std::byte> src = tensor_data(info);

@@ -124,33 +124,50 @@ bool is_affine_companion(const GgufFile& file, const std::string& tensor_name) {
   return false;
 }
 
-std::optional<QuantizedTensor> read_affine(const GgufFile& file, const std::string& name) {
+std::optional<AffineMetadata> read_affine_metadata(const GgufFile& file, const std::string& name) {
   const GgufValue* format_value = file.find(affine_key(name, "format"));
   if (!format_value) return std::nullopt;
   try {
-    const Format format = parse_format(format_value->as_string());
-    if (format != Format::i8 && format != Format::i4) malformed(file, name, "format is not i8 or i4");
-    AffineOptions options;
+    AffineMetadata m;
+    m.format = parse_format(format_value->as_string());
+    if (m.format != Format::i8 && m.format != Format::i4) malformed(file, name, "format is not i8 or i4");
     const GgufValue* sym = file.find(affine_key(name, "symmetric"));
     const GgufValue* gran = file.find(affine_key(name, "granularity"));
     const GgufValue* group = file.find(affine_key(name, "group_size"));
     const GgufValue* shape_value = file.find(affine_key(name, "shape"));
     if (!sym || !gran || !group || !shape_value) malformed(file, name, "incomplete qlinear.affine metadata");
-    options.symmetric = sym->as_bool();
+    m.options.symmetric = sym->as_bool();
     const std::string& g = gran->as_string();
     if (g == "tensor") {
-      options.granularity = Granularity::tensor;
+      m.options.granularity = Granularity::tensor;
     } else if (g == "group") {
-      options.granularity = Granularity::group;
+      m.options.granularity = Granularity::group;
     } else if (g != "channel") {
       malformed(file, name, "unknown granularity '" + g + "'");
     }
-    options.group_size = options.granularity == Granularity::group ? group->as_u64() : 0;
-    std::vector<std::uint64_t> shape;
-    for (const auto& d : shape_value->as_array()) shape.push_back(d.as_u64());
-    if (shape.size() < 2) malformed(file, name, "shape must have at least 2 dimensions");
-    for (auto d : shape) if (d == 0) malformed(file, name, "shape has a zero dimension");
+    m.options.group_size = m.options.granularity == Granularity::group ? group->as_u64() : 0;
+    if (m.options.granularity == Granularity::group && (m.options.group_size == 0 || m.options.group_size % 8)) {
+      malformed(file, name, "group_size " + std::to_string(m.options.group_size) + " is not a positive multiple of 8");
+    }
+    for (const auto& d : shape_value->as_array()) m.shape.push_back(d.as_u64());
+    if (m.shape.size() < 2 || m.shape.size() > 4) malformed(file, name, "shape must have 2 to 4 dimensions");
+    for (auto d : m.shape) {
+      if (d == 0) malformed(file, name, "shape has a zero dimension");
+    }
+    return m;
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::malformed_file) throw;
+    malformed(file, name, e.what());  // a metadata value of the wrong type
+  }
+}
 
+std::optional<QuantizedTensor> read_affine(const GgufFile& file, const std::string& name) {
+  const auto metadata = read_affine_metadata(file, name);
+  if (!metadata) return std::nullopt;
+  const Format format = metadata->format;
+  const AffineOptions& options = metadata->options;
+  const std::vector<std::uint64_t>& shape = metadata->shape;
+  try {
     // Every companion tensor must be present with exactly the planned shape and type.
     const auto planned = affine_tensors(name, shape, format, options);
     std::vector<std::span<const std::byte>> parts;

@@ -38,6 +38,14 @@ void add_affine_metadata(GgufWriter& writer, const std::string& name,
 // The bytes of each tensor of affine_tensors(), in the same order.
 std::vector<std::vector<std::byte>> affine_tensor_bytes(const QuantizedTensor& q);
 
+struct AffineMetadata {
+  Format format;
+  AffineOptions options;
+  std::vector<std::uint64_t> shape;
+};
+// The metadata of the affine tensor `name`, if the file holds one (Error(malformed_file) if broken).
+std::optional<AffineMetadata> read_affine_metadata(const GgufFile& file, const std::string& name);
+
 // The affine tensor `name` if the file holds one written this way (its metadata is present).
 std::optional<QuantizedTensor> read_affine(const GgufFile& file, const std::string& name);
 bool is_affine_companion(const GgufFile& file, const std::string& tensor_name);

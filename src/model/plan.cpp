@@ -94,16 +94,24 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
   if (d.target && gguf_output) {
     const FormatInfo& info = format_info(*d.target);
     const std::uint64_t cols = t.shape.back();
-    const bool bf16_input = t.format_in == "BF16" || t.format_in == "bf16";
-    const Format fallback = bf16_input ? Format::bf16 : Format::f16;
+    const bool bf16_input = same_name(t.format_in, "bf16");
+    Format fallback = plan.fallback.value_or(bf16_input ? Format::bf16 : Format::f16);
+    std::string why;
     if (!info.affine && cols % info.block_size != 0) {
-      d.reason += ", fallback to " + std::string(format_name(fallback)) + ": row length " +
-                  std::to_string(cols) + " is not a multiple of " + std::to_string(info.block_size) +
-                  " (" + std::string(info.name) + ")";
-      d.target = fallback;
+      why = "row length " + std::to_string(cols) + " is not a multiple of " + std::to_string(info.block_size);
     } else if (info.affine && affine_zero_point_name(t.name).size() > kGgufMaxName) {
-      d.reason += ", fallback to " + std::string(format_name(fallback)) +
-                  ": name too long for the affine scale tensors";
+      why = "name too long for the affine scale tensors";
+      if (format_info(fallback).affine) fallback = bf16_input ? Format::bf16 : Format::f16;
+    }
+    if (!why.empty()) {
+      const FormatInfo& fb = format_info(fallback);
+      if (!fb.affine && cols % fb.block_size != 0) {
+        throw Error(ErrorCode::invalid_argument,
+                    "tensor '" + t.name + "': the fallback format " + std::string(fb.name) +
+                        " cannot hold rows of " + std::to_string(cols) + " either");
+      }
+      d.reason = (d.reason == "default" ? "" : d.reason + ", ") + "fallback to " + std::string(fb.name) +
+                 ": " + why;
       d.target = fallback;
     }
   }
@@ -119,7 +127,7 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
                                               ") is kept as it is, and a safetensors file cannot hold it");
     }
   }
-  if (gguf_output && !d.target && t.ggml_type == kNoGgmlType) {
+  if (gguf_output && !d.target && t.ggml_type == kNoGgmlType && !t.affine_format) {
     throw Error(ErrorCode::unsupported, "tensor '" + t.name + "' (" + t.format_in +
                                             ") is kept as it is, and a GGUF file cannot hold it");
   }

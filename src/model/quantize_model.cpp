@@ -58,13 +58,13 @@ std::span<const std::byte> float_format_bytes(const QuantizedTensor& q) {
 // Metadata: the input's (GGUF), or its __metadata__ strings under "safetensors." (safetensors); then
 // what ggml expects of a quantized file.
 void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPlan& plan) {
-  if (const GgufFile* in = source.gguf()) {
-    for (const auto& [key, value] : in->metadata()) {
+  if (const GgufFile* gguf = source.gguf()) {
+    for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
       writer.set(key, value);
     }
-  } else if (const SafetensorsFile* in = source.safetensors()) {
-    for (const auto& [key, value] : in->metadata()) writer.set("safetensors." + key, GgufValue::string(value));
+  } else if (const SafetensorsFile* st = source.safetensors()) {
+    for (const auto& [key, value] : st->metadata()) writer.set("safetensors." + key, GgufValue::string(value));
   }
   writer.set("general.quantization_version", GgufValue::u32(2));
   try {
@@ -77,7 +77,12 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
 void declare_gguf_tensor(GgufWriter& writer, const SourceTensor& t, const TensorDecision& d,
                          const QuantPlan& plan) {
   const auto shape = model::gguf_shape(t.shape);
-  if (!d.target) {
+  if (!d.target && t.affine_format) {  // an affine tensor kept: all of its parts, as they were
+    for (const auto& p : model::affine_tensors(t.name, shape, *t.affine_format, t.affine_options)) {
+      writer.add_tensor(p.name, p.shape, p.ggml_type);
+    }
+    model::add_affine_metadata(writer, t.name, shape, *t.affine_format, t.affine_options);
+  } else if (!d.target) {
     writer.add_tensor(t.name, shape, t.ggml_type);
   } else if (format_info(*d.target).affine) {
     for (const auto& p : model::affine_tensors(t.name, shape, *d.target, plan.affine)) {
@@ -89,9 +94,23 @@ void declare_gguf_tensor(GgufWriter& writer, const SourceTensor& t, const Tensor
   }
 }
 
+std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, const QuantizedTensor& q) {
+  std::vector<std::uint64_t> shape = {q.rows(), q.cols()};
+  const auto planned = model::affine_tensors(name, shape, q.format(), q.affine_options());
+  const auto parts = model::affine_tensor_bytes(q);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    writer.write_tensor_data(planned[i].name, parts[i]);
+    total += parts[i].size();
+  }
+  return total;
+}
+
 // Writes one tensor's data; returns the bytes written and fills the report's stats.
 std::uint64_t write_gguf_tensor(GgufWriter& writer, const ModelSource& source, std::size_t index,
                                 const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+  const SourceTensor& t = source.tensors()[index];
+  if (!d.target && t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
   if (!d.target) {
     const auto bytes = source.raw_bytes(index);
     writer.write_tensor_data(d.name, bytes);
@@ -99,16 +118,7 @@ std::uint64_t write_gguf_tensor(GgufWriter& writer, const ModelSource& source, s
   }
   const Quantized qt = quantize_tensor(source, index, d, plan.affine);
   report.stats = qt.stats;
-  if (format_info(*d.target).affine) {
-    const auto planned = model::affine_tensors(d.name, model::gguf_shape(d.shape), *d.target, plan.affine);
-    const auto parts = model::affine_tensor_bytes(qt.q);
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-      writer.write_tensor_data(planned[i].name, parts[i]);
-      total += parts[i].size();
-    }
-    return total;
-  }
+  if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
   const auto bytes = gguf_tensor_bytes(qt.q);
   writer.write_tensor_data(d.name, bytes);
   return bytes.size();

@@ -27,6 +27,10 @@ struct SourceTensor {
   std::string safetensors_dtype;          // the safetensors dtype its bytes already are, if any
   std::uint64_t nbytes = 0;
   std::string copy_note;             // why a kept copy is not bit-for-bit its own type (e.g. U8 as I8)
+  // An affine tensor of a GGUF file written by qlinear (its codes, scales and zero points are one
+  // tensor here): its format and layout, so that keeping it rewrites all of its parts.
+  std::optional<Format> affine_format;
+  AffineOptions affine_options{};
 };
 
 // Float values, viewed in place where the file holds aligned f32, else converted into `storage`.
@@ -44,6 +48,8 @@ class ModelSource {
   virtual const std::vector<SourceTensor>& tensors() const = 0;
   virtual FloatValues read_floats(std::size_t index) const = 0;
   virtual std::span<const std::byte> raw_bytes(std::size_t index) const = 0;
+  // The stored tensor of an affine source tensor (affine_format set).
+  virtual QuantizedTensor read_affine(std::size_t index) const;
   // Gives the input pages of a tensor that is done back to the kernel, so a whole model streams
   // through with memory for about one tensor.
   virtual void release(std::size_t index) const = 0;

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "progress.hpp"
 
+#include <qlinear/error.hpp>
 #include <qlinear/model.hpp>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +16,7 @@ namespace qlinear::cli {
 namespace {
 
 struct QuantizeOptions {
-  std::string input, output, type = "q8_0", report;
+  std::string input, output, type = "q8_0", report, fallback;
   std::vector<std::string> rules, keeps;
   bool keep_1d = true, dry_run = false, quiet = false;
   AffineFlags affine;
@@ -41,6 +42,7 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   for (const auto& rule : o.rules) plan.rules.push_back(TensorRule::parse(rule));
   plan.affine = o.affine.options();
   plan.keep_1d = o.keep_1d;
+  if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   return plan;
 }
 
@@ -79,6 +81,19 @@ void run_quantize(const QuantizeOptions& o) {
   }
 }
 
+CLI::Validator rule_validator() {
+  return CLI::Validator(
+      [](std::string& spec) -> std::string {
+        try {
+          TensorRule::parse(spec);
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "PATTERN=FORMAT");
+}
+
 }  // namespace
 
 void add_quantize_command(CLI::App& app) {
@@ -95,9 +110,13 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("-t,--type", o->type, "format of the quantized tensors")
       ->check(format_name_validator())
       ->capture_default_str();
-  cmd->add_option("--rule", o->rules, "PATTERN=FORMAT or PATTERN=keep (repeatable)");
+  cmd->add_option("--rule", o->rules, "PATTERN=FORMAT or PATTERN=keep (repeatable)")->check(rule_validator());
   cmd->add_option("--keep", o->keeps, "keep tensors matching PATTERN as they are (repeatable)");
   cmd->add_flag("!--quantize-1d", o->keep_1d, "also quantize 1-D tensors (kept by default)");
+  cmd->add_option("--fallback", o->fallback,
+                  "format for rows the block format cannot hold in GGUF (default f16, as llama.cpp; "
+                  "i8/i4 stay small but only qlinear reads them)")
+      ->check(format_name_validator());
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
