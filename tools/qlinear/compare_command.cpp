@@ -15,8 +15,8 @@ void add_compare_command(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("compare", "Per-tensor error between two files of the same model (B against A)");
-  cmd->add_option("a", o->a, "the reference: GGUF, safetensors or AXQT")->required()->check(CLI::ExistingFile);
-  cmd->add_option("b", o->b, "the file to compare with it")->required()->check(CLI::ExistingFile);
+  cmd->add_option("a", o->a, "the reference: GGUF, safetensors or AXQT")->required();
+  cmd->add_option("b", o->b, "the file to compare with it")->required();
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->callback([o] {
     const ModelComparison c = compare_models(o->a, o->b);

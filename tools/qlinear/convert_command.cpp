@@ -19,7 +19,7 @@ void add_convert_command(CLI::App& app) {
       "convert", "Convert GGUF, safetensors or AXQT files to GGUF or safetensors, dequantizing to floats");
   cmd->footer("Every float tensor is written as --type (f32, f16 or bf16); other tensors are copied.\n"
               "Example: qlinear convert model.axonml model.gguf");
-  cmd->add_option("input", o->input, "GGUF, safetensors or AXQT file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("input", o->input, "GGUF, safetensors or AXQT file")->required();
   cmd->add_option("output", o->output, "output file: .gguf, or .safetensors")->required();
   cmd->add_option("-t,--type", o->type, "float format of the output tensors")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))

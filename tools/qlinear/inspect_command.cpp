@@ -137,7 +137,7 @@ void inspect_axqt(const InspectOptions& o) {
 void add_inspect_command(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   auto* cmd = app.add_subcommand("inspect", "Show the metadata and tensors of a GGUF, safetensors or AXQT file");
-  cmd->add_option("file", o->path, "the file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("file", o->path, "the file")->required();
   cmd->add_flag("--json", o->json, "print JSON instead of tables");
   cmd->add_option("--max-items", o->max_items, "array items to show before abbreviating")->capture_default_str();
   cmd->callback([o] {

@@ -105,7 +105,7 @@ void add_quantize_command(CLI::App& app) {
       "Unmatched tensors get --type, except 1-D tensors (biases, norms) and non-float tensors, which are\n"
       "kept. Rows whose length is not a multiple of the block size fall back to f16 in a GGUF file.\n"
       "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --rule '*.attn.*=q8_0'");
-  cmd->add_option("input", o->input, "safetensors or GGUF file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")->required();
   cmd->add_option("-t,--type", o->type, "format of the quantized tensors")
       ->check(format_name_validator())
