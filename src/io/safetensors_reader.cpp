@@ -192,16 +192,16 @@ SafetensorsFile SafetensorsParser::parse(std::shared_ptr<const MappedFile> mappe
   std::uint64_t expected = 0;
   const SafetensorsTensorInfo* previous = nullptr;
   for (const SafetensorsTensorInfo* t : by_offset) {
+    if (t->end > data_size) {
+      malformed(path, "truncated: tensor " + quote(t->name) + ": data_offsets end at " + std::to_string(t->end) +
+                          ", past the " + std::to_string(data_size) + " bytes of the data section");
+    }
     if (t->begin < expected) {
       malformed(path, "tensors " + quote(previous->name) + " and " + quote(t->name) + " overlap");
     }
     if (t->begin > expected) {
       malformed(path, "tensor " + quote(t->name) + ": a gap of " + std::to_string(t->begin - expected) +
                           " bytes before its data (data_offsets must tile the data section)");
-    }
-    if (t->end > data_size) {
-      malformed(path, "truncated: tensor " + quote(t->name) + ": data_offsets end at " + std::to_string(t->end) +
-                          ", past the " + std::to_string(data_size) + " bytes of the data section");
     }
     expected = t->end;
     previous = t;
