@@ -20,5 +20,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qlinearConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/qlinearConfigVersion.cmake
         DESTINATION ${QLINEAR_CMAKE_DIR})
 
+# The .pc file locates the prefix from its own folder, so an install under any --prefix works.
+file(RELATIVE_PATH QLINEAR_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 configure_file(cmake/qlinear.pc.in ${CMAKE_CURRENT_BINARY_DIR}/qlinear.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qlinear.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

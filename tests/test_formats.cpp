@@ -1,1 +1,331 @@
+// The format registry, round-trip error bounds derived from each format's step size, row padding,
+// size accounting, measure(), and the errors quantize() gives on bad input.
+
+#include "core/half.hpp"
+#include "formats/registry.hpp"
+#include "test_support.hpp"
+
+#include <qlinear/safetensors.hpp>
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+
+namespace qlinear {
+namespace {
+
+const std::vector<Format> kBlockFormats = {Format::f32,  Format::f16,  Format::bf16, Format::q8_0,
+                                           Format::q8_1, Format::q4_0, Format::q4_1, Format::q5_0,
+                                           Format::q5_1};
+
+std::string name_of(const ::testing::TestParamInfo<Format>& p) { return std::string(format_name(p.param)); }
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+TEST(Registry, TableFollowsTheEnumAndItsFactsAgree) {
+  const auto formats = all_formats();
+  ASSERT_EQ(formats.size(), 11u);
+  for (std::size_t i = 0; i < formats.size(); ++i) {
+    const FormatInfo& f = formats[i];
+    EXPECT_EQ(static_cast<std::size_t>(f.format), i);
+    EXPECT_EQ(&format_info(f.format), &formats::traits(f.format).info);
+    EXPECT_DOUBLE_EQ(f.bits_per_weight, 8.0 * static_cast<double>(f.block_bytes) / static_cast<double>(f.block_size));
+    EXPECT_EQ(parse_format(f.name), f.format);
+    EXPECT_EQ(format_name(f.format), f.name);
+    EXPECT_EQ(f.row_alignment % f.block_size, 0u);
+    EXPECT_EQ(f.affine, f.format == Format::i8 || f.format == Format::i4);
+    EXPECT_EQ(formats::traits(f.format).quantize_row_ref == nullptr, f.affine);
+  }
+}
+
+TEST(Registry, GgmlTypeIdsAndBlockSizes) {
+  struct Expected { Format f; int id; std::size_t block, bytes; };
+  for (const auto& e : {Expected{Format::f32, 0, 1, 4}, Expected{Format::f16, 1, 1, 2},
+                        Expected{Format::q4_0, 2, 32, 18}, Expected{Format::q4_1, 3, 32, 20},
+                        Expected{Format::q5_0, 6, 32, 22}, Expected{Format::q5_1, 7, 32, 24},
+                        Expected{Format::q8_0, 8, 32, 34}, Expected{Format::q8_1, 9, 32, 36},
+                        Expected{Format::bf16, 30, 1, 2}, Expected{Format::i8, -1, 1, 1},
+                        Expected{Format::i4, -1, 2, 1}}) {
+    const FormatInfo& f = format_info(e.f);
+    EXPECT_EQ(f.ggml_type, e.id) << f.name;
+    EXPECT_EQ(f.block_size, e.block) << f.name;
+    EXPECT_EQ(f.block_bytes, e.bytes) << f.name;
+  }
+}
+
+TEST(Registry, ParsingIgnoresCaseAndUnknownNamesListTheValidOnes) {
+  EXPECT_EQ(parse_format("Q4_0"), Format::q4_0);
+  EXPECT_EQ(parse_format("BF16"), Format::bf16);
+  try {
+    parse_format("q3_0");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::unknown_format);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("'q3_0'"), std::string::npos) << message;
+    for (const FormatInfo& f : all_formats()) {
+      EXPECT_NE(message.find(std::string(f.name)), std::string::npos) << message;
+    }
+  }
+  EXPECT_THROW(parse_format(""), Error);
+  EXPECT_THROW(format_info(static_cast<Format>(99)), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round-trip error bounds. For every block the bound is derived from that block's own step size:
+// rounding to the nearest level costs half a step, clamping the far end (q4_0/q5_0 put the extreme
+// at −8/−16 so +8/+16 is clamped to 7/15) a whole step, and storing d and m in fp16 adds
+// (largest level)·|d − fp16(d)| + |m − fp16(m)|. kFloatSlack covers the few float roundings of
+// w·(1/d), each at most 2^-24 relative to values no larger than the block's largest |w|.
+
+constexpr double kFloatSlack = 0x1p-20;
+
+double fp16_error(double v) {
+  return std::fabs(v - core::fp16_to_fp32(core::fp32_to_fp16(static_cast<float>(v))));
+}
+
+// n < block size: the rest of the block is row padding, zeros that take part in min and max.
+double block_bound(Format f, const float* x, std::size_t n, std::size_t block_size) {
+  double amax = 0, extreme = 0, lo = n < block_size ? 0.0 : DBL_MAX, hi = n < block_size ? 0.0 : -DBL_MAX;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      extreme = x[j];
+    }
+    lo = std::min(lo, static_cast<double>(x[j]));
+    hi = std::max(hi, static_cast<double>(x[j]));
+  }
+  const double slack = kFloatSlack * amax;
+  switch (f) {
+    case Format::q8_0:
+    case Format::q8_1: {
+      const double d = static_cast<float>(amax / 127);
+      return d / 2 + 127 * fp16_error(d) + slack;
+    }
+    case Format::q4_0:
+    case Format::q5_0: {
+      const double levels = f == Format::q4_0 ? 8 : 16;
+      const double d = std::fabs(static_cast<float>(extreme / levels));
+      return d + levels * fp16_error(d) + slack;
+    }
+    case Format::q4_1:
+    case Format::q5_1: {
+      const double levels = f == Format::q4_1 ? 15 : 31;
+      const double d = static_cast<float>((hi - lo) / levels);
+      return d / 2 + levels * fp16_error(d) + fp16_error(lo) + slack;
+    }
+    default:
+      return 0;  // element-wise formats are bounded per element below
+  }
+}
+
+double element_bound(Format f, float w) {
+  switch (f) {
+    case Format::f32: return 0;
+    case Format::f16: return std::max(std::ldexp(std::fabs(double(w)), -11), 0x1p-25);  // half an ulp
+    case Format::bf16: return std::max(std::ldexp(std::fabs(double(w)), -8), 0x1p-134);
+    default: return 0;
+  }
+}
+
+void expect_within_bounds(Format f, const std::vector<float>& w, std::size_t rows, std::size_t cols) {
+  const QuantizedTensor q = quantize(w, rows, cols, f);
+  const std::vector<float> d = dequantize(q);
+  ASSERT_EQ(d.size(), w.size());
+  const FormatInfo& info = format_info(f);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t start = 0; start < cols; start += info.block_size) {
+      const std::size_t n = std::min(info.block_size, cols - start);  // the padding adds only zeros
+      const float* x = w.data() + r * cols + start;
+      const double bound = block_bound(f, x, n, info.block_size);
+      for (std::size_t j = 0; j < n; ++j) {
+        const double limit = info.block_size == 1 ? element_bound(f, x[j]) : bound;
+        const double err = std::fabs(static_cast<double>(x[j]) - d[r * cols + start + j]);
+        ASSERT_LE(err, limit) << info.name << " row " << r << " col " << start + j << " w=" << x[j];
+      }
+    }
+  }
+}
+
+class RoundTrip : public ::testing::TestWithParam<Format> {};
+
+TEST_P(RoundTrip, GaussianAtManyScales) {
+  for (float sigma : {1e-6f, 1e-3f, 1.0f, 30.0f, 1000.0f}) {
+    SCOPED_TRACE(sigma);
+    expect_within_bounds(GetParam(), test::gaussian(7 * 96, 42, sigma), 7, 96);
+  }
+}
+
+TEST_P(RoundTrip, RealWeightsWithPaddedRows) {
+  const SafetensorsFile file = SafetensorsFile::open(test::repo_data("ppocrv4_rec_linear.safetensors"));
+  for (const char* name : {"linear_85.w_0", "linear_77.w_0"}) {  // in_features 120 and 240: padded
+    const auto& info = file.tensor(name);
+    expect_within_bounds(GetParam(), file.read_f32(name), info.shape[0], info.shape[1]);
+  }
+}
+
+TEST_P(RoundTrip, OutliersZerosAndConstants) {
+  std::vector<float> w = test::gaussian(4 * 64, 5);
+  w[3] = 100.0f;                                          // an outlier in the first block
+  std::fill(w.begin() + 64, w.begin() + 128, 0.0f);       // a zero row
+  std::fill(w.begin() + 128, w.begin() + 192, -0.25f);    // a constant row
+  for (std::size_t j = 192; j < 256; ++j) w[j] = static_cast<float>(j) * 1e-7f;  // tiny ramp
+  expect_within_bounds(GetParam(), w, 4, 64);
+}
+
+// Padding: a row of any length quantizes exactly as the same row zero-padded to the block size, and
+// dequantize() returns exactly rows × cols.
+TEST_P(RoundTrip, AnyRowLengthEqualsTheZeroPaddedRow) {
+  const FormatInfo& info = format_info(GetParam());
+  for (std::size_t cols : {1, 7, 31, 32, 33, 100, 120, 257}) {
+    for (std::size_t rows : {1, 3}) {
+      const auto w = test::gaussian(rows * cols, cols * 31 + rows);
+      const QuantizedTensor q = quantize(w, rows, cols, GetParam());
+      const std::size_t padded = (cols + info.row_alignment - 1) / info.row_alignment * info.row_alignment;
+      ASSERT_EQ(q.padded_cols(), padded);
+      ASSERT_EQ(q.row_bytes(), padded / info.block_size * info.block_bytes);
+      ASSERT_EQ(q.nbytes(), rows * q.row_bytes());
+      std::vector<float> wp(rows * padded, 0.0f);
+      for (std::size_t r = 0; r < rows; ++r) std::copy_n(&w[r * cols], cols, &wp[r * padded]);
+      const QuantizedTensor qp = quantize(wp, rows, padded, GetParam());
+      ASSERT_TRUE(std::equal(q.data().begin(), q.data().end(), qp.data().begin(), qp.data().end()))
+          << "cols " << cols;
+      const auto d = dequantize(q);
+      const auto dp = dequantize(qp);
+      ASSERT_EQ(d.size(), rows * cols);
+      for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(d[r * cols + c], dp[r * padded + c]);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, RoundTrip, ::testing::ValuesIn(kBlockFormats), name_of);
+
+// Relative RMS error on the golden rows' distribution is far below the step-size bound; on real
+// weights each format must at least beat the next coarser one (more bits, less error).
+TEST(RoundTrip, MoreBitsGiveLessErrorOnRealWeights) {
+  const SafetensorsFile file = SafetensorsFile::open(test::repo_data("ppocrv4_rec_linear.safetensors"));
+  const auto w = file.read_f32("linear_85.w_0");
+  auto rel = [&](Format f) { return measure(w, quantize(w, 6625, 120, f)).rel_rmse; };
+  EXPECT_LT(rel(Format::f16), rel(Format::bf16));
+  EXPECT_LT(rel(Format::bf16), rel(Format::q8_0));
+  EXPECT_LT(rel(Format::q8_0), rel(Format::q5_1));
+  EXPECT_LT(rel(Format::q5_1), rel(Format::q5_0));
+  EXPECT_LT(rel(Format::q5_0), rel(Format::q4_1));
+  EXPECT_LT(rel(Format::q4_1), rel(Format::q4_0));
+  EXPECT_EQ(rel(Format::f32), 0.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size accounting and measure()
+
+TEST(Sizes, EveryStoredByteIsCounted) {
+  const auto w = test::gaussian(3 * 33, 1);
+  const QuantizedTensor q = quantize(w, 3, 33, Format::q4_0);
+  EXPECT_EQ(q.nbytes(), 3u * 2 * 18);  // 33 columns need two blocks per row
+  EXPECT_DOUBLE_EQ(q.bits_per_weight(), 3.0 * 2 * 18 * 8 / (3 * 33));
+  EXPECT_EQ(q.data().size(), q.nbytes());
+  const QuantStats s = measure(w, q);
+  EXPECT_EQ(s.bytes, q.nbytes());
+  EXPECT_DOUBLE_EQ(s.compression, 4.0 * 3 * 33 / q.nbytes());
+}
+
+TEST(Measure, AgreesWithAnIndependentComputation) {
+  const auto w = test::gaussian(5 * 40, 9);
+  for (Format f : {Format::q4_0, Format::q8_0, Format::bf16}) {
+    const QuantizedTensor q = quantize(w, 5, 40, f);
+    const auto d = dequantize(q);
+    double e2 = 0, w2 = 0, d2 = 0, wd = 0, mx = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      const double e = double(w[i]) - d[i];
+      e2 += e * e, w2 += double(w[i]) * w[i], d2 += double(d[i]) * d[i], wd += double(w[i]) * d[i];
+      mx = std::max(mx, std::fabs(e));
+    }
+    const QuantStats s = measure(w, q);
+    EXPECT_NEAR(s.rmse, std::sqrt(e2 / w.size()), 1e-12 * std::sqrt(w2));
+    EXPECT_EQ(s.max_abs, mx);
+    EXPECT_NEAR(s.sqnr_db, 10 * std::log10(w2 / e2), 1e-9);
+    EXPECT_NEAR(s.cosine, wd / std::sqrt(w2 * d2), 1e-12);
+    EXPECT_NEAR(s.rel_rmse, std::sqrt(e2 / w2), 1e-12);
+  }
+}
+
+TEST(Measure, ExactAndZeroCases) {
+  const std::vector<float> w = {1.0f, -2.0f, 0.5f, 4.0f};
+  const QuantStats exact = measure(w, quantize(w, 2, 2, Format::f16));  // all exact in f16
+  EXPECT_EQ(exact.rmse, 0.0);
+  EXPECT_TRUE(std::isinf(exact.sqnr_db));
+  EXPECT_EQ(exact.cosine, 1.0);
+  const std::vector<float> zeros(64, 0.0f);
+  const QuantStats zero = measure(zeros, quantize(zeros, 2, 32, Format::q4_0));
+  EXPECT_EQ(zero.rmse, 0.0);
+  EXPECT_EQ(zero.cosine, 1.0);
+  EXPECT_EQ(zero.rel_rmse, 0.0);
+  EXPECT_THROW(measure(std::vector<float>(3), quantize(w, 2, 2, Format::f16)), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors on bad input
+
+template <typename Fn>
+std::string error_message(Fn&& fn, ErrorCode expected) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), expected) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no Error thrown";
+  return {};
+}
+
+TEST(QuantizeErrors, ShapesAndSizes) {
+  const std::vector<float> w(12, 1.0f);
+  EXPECT_NE(error_message([&] { quantize(w, 0, 12, Format::q4_0); }, ErrorCode::size_mismatch).find("[0, 12]"),
+            std::string::npos);
+  EXPECT_NE(error_message([&] { quantize({}, 3, 0, Format::q8_0); }, ErrorCode::size_mismatch).find("[3, 0]"),
+            std::string::npos);
+  const std::string m = error_message([&] { quantize(w, 3, 5, Format::q8_0); }, ErrorCode::size_mismatch);
+  EXPECT_NE(m.find("12 values"), std::string::npos) << m;
+  EXPECT_NE(m.find("3 × 5 = 15"), std::string::npos) << m;
+  error_message([&] { quantize(w, SIZE_MAX, 2, Format::q8_0); }, ErrorCode::invalid_argument);  // overflow
+}
+
+TEST(QuantizeErrors, NonFiniteWeightsNameRowAndColumn) {
+  for (Format f : {Format::f32, Format::q4_0, Format::i8}) {
+    std::vector<float> w(4 * 10, 0.5f);
+    w[2 * 10 + 7] = NAN;
+    std::string m = error_message([&] { quantize(w, 4, 10, f); }, ErrorCode::non_finite);
+    EXPECT_NE(m.find("row 2, column 7 is NaN"), std::string::npos) << m;
+    w[2 * 10 + 7] = 0.0f;
+    w[3 * 10 + 1] = -INFINITY;
+    m = error_message([&] { quantize(w, 4, 10, f); }, ErrorCode::non_finite);
+    EXPECT_NE(m.find("row 3, column 1 is Inf"), std::string::npos) << m;
+  }
+}
+
+TEST(QuantizeErrors, ValuesBeyondTheF16Range) {
+  std::vector<float> w(8, 1.0f);
+  w[5] = 70000.0f;
+  const std::string m = error_message([&] { quantize(w, 2, 4, Format::f16); }, ErrorCode::non_finite);
+  EXPECT_NE(m.find("row 1, column 1"), std::string::npos) << m;
+  w[5] = 65504.0f;  // the largest half is fine
+  EXPECT_NO_THROW(quantize(w, 2, 4, Format::f16));
+  w[5] = 70000.0f;  // and bf16 has the float range
+  EXPECT_NO_THROW(quantize(w, 2, 4, Format::bf16));
+}
+
+TEST(QuantizeErrors, FromBlocksChecksTheByteCount) {
+  const std::vector<std::byte> bytes(2 * 18);
+  EXPECT_NO_THROW(QuantizedTensor::from_blocks(Format::q4_0, 2, 20, bytes));  // 20 pads to one block
+  const std::string m = error_message([&] { QuantizedTensor::from_blocks(Format::q4_0, 2, 40, bytes); },
+                                      ErrorCode::size_mismatch);
+  EXPECT_NE(m.find("expected 72, got 36"), std::string::npos) << m;
+  error_message([&] { QuantizedTensor::from_blocks(Format::i8, 2, 20, bytes); }, ErrorCode::invalid_argument);
+}
+
+}  // namespace
+}  // namespace qlinear

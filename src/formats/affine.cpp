@@ -6,6 +6,7 @@
 #include <qlinear/error.hpp>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -24,11 +25,24 @@ double quantile_sorted(const std::vector<float>& sorted, double p) {
   return sorted[below] + frac * (static_cast<double>(sorted[below + 1]) - sorted[below]);
 }
 
+// The end levels must stay finite in float: s·(level − z) may not overflow for any level. Only
+// ranges within a step of FLT_MAX get here; their scale shrinks by the few ulps needed.
+void keep_levels_finite(AffineParams& params, AffineSpec spec) {
+  const int reach = spec.symmetric ? spec.qmax_symmetric()
+                                   : std::max<int>(params.zero_point, spec.qmax() - params.zero_point);
+  if (!std::isinf(static_cast<float>(reach) * params.scale)) return;
+  params.scale = static_cast<float>(static_cast<double>(FLT_MAX) / reach);
+  while (std::isinf(static_cast<float>(reach) * params.scale)) {
+    params.scale = std::nextafter(params.scale, 0.0f);
+  }
+}
+
 AffineParams params_for_range(double lo, double hi, AffineSpec spec) {
   AffineParams params;
   if (spec.symmetric) {
     const double clip = std::max(std::fabs(lo), std::fabs(hi));
     params.scale = static_cast<float>(clip / spec.qmax_symmetric());
+    keep_levels_finite(params, spec);
     return params;
   }
   lo = std::min(lo, 0.0);  // keep zero inside the range so that it is exactly representable
@@ -38,6 +52,7 @@ AffineParams params_for_range(double lo, double hi, AffineSpec spec) {
   if (params.scale == 0.0f) return params;  // an all-zero group, or a range below float resolution
   const double zero = std::round(-lo / static_cast<double>(params.scale));
   params.zero_point = static_cast<std::uint8_t>(std::clamp(zero, 0.0, static_cast<double>(spec.qmax())));
+  keep_levels_finite(params, spec);
   return params;
 }
 

@@ -1,5 +1,7 @@
 // measure(): what quantization cost, in double precision.
 
+#include "formats/weight_view.hpp"
+
 #include <qlinear/error.hpp>
 #include <qlinear/tensor.hpp>
 
@@ -17,15 +19,20 @@ QuantStats measure(std::span<const float> original, const QuantizedTensor& q) {
                     " values, the quantized tensor holds " + std::to_string(q.rows()) + " × " +
                     std::to_string(q.cols()) + " = " + std::to_string(n));
   }
-  const std::vector<float> restored = dequantize(q);
+  // Row by row, so that measuring a large tensor needs memory for one row, not a second copy.
+  const formats::WeightView view = formats::view_of(q);
+  std::vector<float> restored(q.padded_cols());
   double error2 = 0, signal2 = 0, restored2 = 0, dot = 0, max_abs = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double w = original[i], r = restored[i], e = w - r;
-    error2 += e * e;
-    signal2 += w * w;
-    restored2 += r * r;
-    dot += w * r;
-    max_abs = std::fmax(max_abs, std::fabs(e));
+  for (std::size_t row = 0; row < q.rows(); ++row) {
+    formats::dequantize_row(view, row, restored.data());
+    for (std::size_t c = 0; c < q.cols(); ++c) {
+      const double w = original[row * q.cols() + c], r = restored[c], e = w - r;
+      error2 += e * e;
+      signal2 += w * w;
+      restored2 += r * r;
+      dot += w * r;
+      max_abs = std::fmax(max_abs, std::fabs(e));
+    }
   }
   constexpr double kInf = std::numeric_limits<double>::infinity();
   QuantStats s;

@@ -35,6 +35,12 @@ void check_batch_span(const char* name, std::size_t actual, std::size_t batch, s
   }
 }
 
+void check_not_empty(const QuantizedTensor& weight) {
+  if (weight.rows() == 0) {
+    throw Error(ErrorCode::invalid_argument, "forward on an empty (default-constructed) QuantizedLinear");
+  }
+}
+
 }  // namespace
 
 QuantizedLinear QuantizedLinear::from_weights(std::span<const float> w, std::span<const float> bias,
@@ -56,9 +62,7 @@ QuantizedLinear QuantizedLinear::from_quantized(QuantizedTensor weight, std::spa
 }
 
 void QuantizedLinear::forward(std::span<const float> x, std::size_t batch, std::span<float> y) const {
-  if (weight_.rows() == 0) {
-    throw Error(ErrorCode::invalid_argument, "forward on an empty QuantizedLinear");
-  }
+  check_not_empty(weight_);
   check_batch_span("x", x.size(), batch, in_features(), "in_features");
   check_batch_span("y", y.size(), batch, out_features(), "out_features");
   if (batch == 0) return;
@@ -67,6 +71,7 @@ void QuantizedLinear::forward(std::span<const float> x, std::size_t batch, std::
 }
 
 std::vector<float> QuantizedLinear::forward(std::span<const float> x, std::size_t batch) const {
+  check_not_empty(weight_);
   check_batch_span("x", x.size(), batch, in_features(), "in_features");  // before sizing y from batch
   std::vector<float> y(batch * out_features());
   forward(x, batch, y);

@@ -1,9 +1,17 @@
 #pragma once
 // Each subcommand of the qlinear tool registers itself on the CLI11 app.
 
+#include "core/text_table.hpp"
+
 #include <CLI/CLI.hpp>
 
 namespace qlinear::cli {
+
+using core::format_count;
+using core::format_fixed;
+using core::format_shape;
+using core::format_significant;
+using core::Table;
 
 void add_formats_command(CLI::App& app);
 

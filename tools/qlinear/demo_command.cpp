@@ -3,7 +3,6 @@
 
 #include "affine_flags.hpp"
 #include "commands.hpp"
-#include "table.hpp"
 
 #include <qlinear/qlinear.hpp>
 #include <qlinear/safetensors.hpp>
@@ -18,6 +17,21 @@
 #define QLINEAR_DEMO_WEIGHTS "data/ppocrv4_rec_linear.safetensors"
 #endif
 
+namespace {
+// The bundled weights: in the source tree this binary was built from, or installed beside it
+// (<prefix>/bin/qlinear and <prefix>/share/qlinear/).
+std::string default_weights() {
+  std::error_code ec;
+  if (std::filesystem::exists(QLINEAR_DEMO_WEIGHTS, ec)) return QLINEAR_DEMO_WEIGHTS;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed = exe.parent_path().parent_path() / "share/qlinear/ppocrv4_rec_linear.safetensors";
+    if (std::filesystem::exists(installed, ec)) return installed.string();
+  }
+  return QLINEAR_DEMO_WEIGHTS;
+}
+}  // namespace
+
 namespace qlinear::cli {
 namespace {
 
@@ -28,7 +42,7 @@ struct Variant {
 };
 
 struct DemoOptions {
-  std::string weights = QLINEAR_DEMO_WEIGHTS;
+  std::string weights = default_weights();
   std::vector<std::string> formats;
   std::size_t batch = 4;
   unsigned seed = 1;

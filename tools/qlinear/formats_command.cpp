@@ -1,7 +1,6 @@
 // qlinear formats: the registry as a table.
 
 #include "commands.hpp"
-#include "table.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/format.hpp>

@@ -1,12 +1,12 @@
 #pragma once
-// Aligned text tables for the CLI: left-aligned text columns, right-aligned number columns.
+// Aligned text tables for people: left-aligned text columns, right-aligned number columns.
 
 #include <cstddef>
 #include <ostream>
 #include <string>
 #include <vector>
 
-namespace qlinear::cli {
+namespace qlinear::core {
 
 class Table {
  public:
@@ -28,8 +28,8 @@ class Table {
 
 // Number formatting shared by the commands.
 std::string format_fixed(double value, int decimals);
-std::string format_significant(double value, int digits);  // "%.*g", "inf" for infinity
+std::string format_significant(double value, int digits);  // 0.130, 2.57e-08, inf, 0
 std::string format_count(unsigned long long value);       // 1234567 -> "1,234,567"
 std::string format_shape(std::size_t rows, std::size_t cols);
 
-}  // namespace qlinear::cli
+}  // namespace qlinear::core

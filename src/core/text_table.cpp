@@ -1,10 +1,10 @@
-#include "table.hpp"
+#include "core/text_table.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-namespace qlinear::cli {
+namespace qlinear::core {
 namespace {
 
 // Display width in columns: UTF-8 continuation bytes take no column of their own.
@@ -71,8 +71,9 @@ std::string format_fixed(double value, int decimals) {
 
 std::string format_significant(double value, int digits) {
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  if (value == 0) return "0";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, value);
+  std::snprintf(buf, sizeof buf, "%#.*g", digits, value);  // '#' keeps trailing zeros: 0.130
   return buf;
 }
 
@@ -90,4 +91,4 @@ std::string format_shape(std::size_t rows, std::size_t cols) {
   return std::to_string(rows) + "×" + std::to_string(cols);
 }
 
-}  // namespace qlinear::cli
+}  // namespace qlinear::core

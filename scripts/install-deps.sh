@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian 12 packages qlinear builds and tests with, only where some are missing.
+# Run as root (or with sudo available). Nothing else is downloaded at build or test time.
+set -eu
+
+packages="g++ cmake make pkgconf libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev \
+nlohmann-json3-dev libopenblas-dev"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,20 @@
+// Quantizes a small layer through the installed headers and library and checks one product.
+#include <qlinear/qlinear.hpp>
+
+#include <cstdio>
+#include <vector>
+
+int main() {
+  const std::vector<float> w = {1, 2, 3, 4, 5, 6}, bias = {0.5f, -0.5f};
+  const auto layer = qlinear::QuantizedLinear::from_weights(w, bias, 2, 3, qlinear::Format::f16);
+  const std::vector<float> y = layer.forward(std::vector<float>{1, 1, 1}, 1);
+  std::printf("qlinear %s: y = [%g, %g]\n", qlinear::version_string, y[0], y[1]);
+
+  // The options spelled as the README spells them.
+  const qlinear::QuantizedTensor q = qlinear::quantize(w, 2, 3, qlinear::Format::i4,
+      {.symmetric = false, .granularity = qlinear::AffineOptions::Granularity::group, .group_size = 32,
+       .calibration = qlinear::AffineOptions::Calibration::mse});
+  const qlinear::QuantStats s = qlinear::measure(w, q);
+  std::printf("i4 group-32 asymmetric: rmse %g, %zu bytes\n", s.rmse, s.bytes);
+  return y[0] == 6.5f && y[1] == 14.5f && s.bytes == q.nbytes() ? 0 : 1;
+}
