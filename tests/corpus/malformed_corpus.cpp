@@ -176,7 +176,7 @@ void add_safetensors_cases(std::vector<MalformedCase>& out) {
     out.push_back({"safetensors_" + std::move(name), Reader::safetensors, std::move(bytes), code, std::move(message)});
   };
   const auto tensor = [](const std::string& body) { return "{\"t\":" + body + "}"; };
-  add("shorter_than_length", {std::byte{1}, std::byte{0}}, E::malformed_file, "shorter than the 8-byte");
+  add("shorter_than_length", {std::byte{1}, std::byte{0}}, E::malformed_file, "too short");
   add("header_length_beyond_file", safetensors(kValidHeader, 30, 5000), E::malformed_file, "exceeds the");
   add("header_length_huge", safetensors(kValidHeader, 30, std::numeric_limits<std::int64_t>::max()),
       E::malformed_file, "exceeds the");
@@ -215,9 +215,9 @@ void add_safetensors_cases(std::vector<MalformedCase>& out) {
   add("offsets_not_matching_shape", safetensors(tensor(R"({"dtype":"F32","shape":[2],"data_offsets":[0,4]})"), 4),
       E::malformed_file, "needs 8");
   add("offsets_beyond_data", safetensors(tensor(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})"), 4),
-      E::malformed_file, "past the 4 bytes");
+      E::malformed_file, "outside the data section of 4 bytes");
   add("offsets_huge", safetensors(tensor(R"({"dtype":"U8","shape":[1],"data_offsets":[18446744073709551614,18446744073709551615]})"), 4),
-      E::malformed_file, "past the 4 bytes");
+      E::malformed_file, "outside the data section of 4 bytes");
   add("tensors_overlap", safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                                      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
       E::malformed_file, "overlap");
