@@ -322,6 +322,9 @@ TEST(GgufWriter, InterruptedWriteLeavesNoFileAndKeepsAnOldOne) {
     w.add_tensor("a", {32}, 0);
     w.write_header();
     w.write_tensor_data("a", std::as_bytes(std::span(v)));
+    const auto during = dir.entries();  // only a hidden temporary file beside the target
+    ASSERT_EQ(during.size(), 1u);
+    EXPECT_EQ(during[0].rfind(".model.gguf.tmp-", 0), 0u) << during[0];
   }
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_TRUE(dir.entries().empty());
