@@ -181,6 +181,10 @@ class GgufWriter {
   State state_ = State::declaring;
 };
 
+// general.quantization_version as ggml writes it (GGML_QNT_VERSION): required when any tensor is
+// quantized.
+inline constexpr std::uint32_t ggml_quantization_version = 2;
+
 // ggml type ids and qlinear formats.
 std::optional<Format> format_for_ggml_type(std::uint32_t ggml_type);
 std::uint32_t ggml_type_for(Format format);            // Error(unsupported) for the affine formats

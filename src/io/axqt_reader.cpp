@@ -120,8 +120,9 @@ AxqtFile AxqtParser::parse(std::shared_ptr<const MappedFile> mapped) {
         r.fail_at(blocks_at, context + ": block count " + std::to_string(blocks) + " for " + std::to_string(n) +
                                  " elements; " + std::string(qt.name) + " tensors have 1 block (or one per value)");
       }
-      // More values than the bytes left could hold: take() below reports the truncation.
-      data_bytes = n > r.remaining() / qt.block_bytes ? std::uint64_t{r.remaining()} + 1 : n * qt.block_bytes;
+      if (__builtin_mul_overflow(n, std::uint64_t{qt.block_bytes}, &data_bytes)) {
+        r.fail_at(blocks_at, context + ": " + std::to_string(n) + " values overflow the byte count");
+      }
     } else {
       const std::uint64_t expected = n / kBlock + (n % kBlock != 0 ? 1 : 0);
       if (blocks != expected) {

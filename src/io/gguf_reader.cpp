@@ -363,6 +363,16 @@ void GgufFile::release(const GgufTensorInfo& info) const noexcept {
 
 namespace {
 
+std::string readable_types() {
+  std::string out;
+  for (const FormatInfo& f : all_formats()) {
+    if (f.ggml_type < 0) continue;
+    if (!out.empty()) out += ", ";
+    out += f.name;
+  }
+  return out;
+}
+
 struct Matrix {
   const GgufTensorInfo* info;
   Format format;
@@ -377,9 +387,9 @@ Matrix as_matrix(const GgufFile& file, std::string_view name) {
   const auto format = info->format();
   if (!format) {
     throw Error(ErrorCode::unsupported, file.path().string() + ": unsupported tensor type " +
-                                            std::to_string(info->ggml_type) + " (" +
-                                            std::string(ggml_type_name(info->ggml_type)) +
-                                            ") in tensor " + info->name);
+                                            std::to_string(info->ggml_type) + " in tensor " + info->name +
+                                            " (ggml " + std::string(ggml_type_name(info->ggml_type)) +
+                                            "; qlinear reads " + readable_types() + ")");
   }
   // Dimensions are non-zero and their product fits in int64 (checked at open).
   const std::size_t cols = info->shape.empty() ? 1 : static_cast<std::size_t>(info->shape.back());

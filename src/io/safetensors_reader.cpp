@@ -152,14 +152,15 @@ SafetensorsFile SafetensorsParser::parse(std::shared_ptr<const MappedFile> mappe
   const std::span<const std::byte> bytes = mapped->bytes();
   SafetensorsFile file;
   if (bytes.size() < 8) {
-    throw_malformed(path, 0, "truncated: a file of " + std::to_string(bytes.size()) +
-                                 " bytes is shorter than the 8-byte header length");
+    throw_malformed(path, 0, "truncated: the file is too short (" + std::to_string(bytes.size()) +
+                                 " bytes) to hold the 8-byte header length");
   }
   std::uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<std::uint8_t>(bytes[static_cast<std::size_t>(i)]);
   if (header_len > bytes.size() - 8) {
-    throw_malformed(path, 0, "truncated: header length " + std::to_string(header_len) + " exceeds the " +
-                                 std::to_string(bytes.size() - 8) + " bytes after it");
+    throw_malformed(path, 0, "truncated: header length " + std::to_string(header_len) +
+                                 " exceeds the file: only " + std::to_string(bytes.size() - 8) +
+                                 " bytes follow it");
   }
   if (header_len > kSafetensorsMaxHeaderBytes) {
     throw_malformed(path, 0, "header length " + std::to_string(header_len) + " is over the 100 MB limit");
@@ -192,16 +193,16 @@ SafetensorsFile SafetensorsParser::parse(std::shared_ptr<const MappedFile> mappe
   std::uint64_t expected = 0;
   const SafetensorsTensorInfo* previous = nullptr;
   for (const SafetensorsTensorInfo* t : by_offset) {
+    if (t->end > data_size) {
+      malformed(path, "truncated: tensor " + quote(t->name) + ": data_offsets end at " + std::to_string(t->end) +
+                          ", outside the data section of " + std::to_string(data_size) + " bytes");
+    }
     if (t->begin < expected) {
       malformed(path, "tensors " + quote(previous->name) + " and " + quote(t->name) + " overlap");
     }
     if (t->begin > expected) {
       malformed(path, "tensor " + quote(t->name) + ": a gap of " + std::to_string(t->begin - expected) +
                           " bytes before its data (data_offsets must tile the data section)");
-    }
-    if (t->end > data_size) {
-      malformed(path, "truncated: tensor " + quote(t->name) + ": data_offsets end at " + std::to_string(t->end) +
-                          ", past the " + std::to_string(data_size) + " bytes of the data section");
     }
     expected = t->end;
     previous = t;

@@ -61,12 +61,14 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
   if (const GgufFile* gguf = source.gguf()) {
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
+      // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
+      if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
     }
   } else if (const SafetensorsFile* st = source.safetensors()) {
     for (const auto& [key, value] : st->metadata()) writer.set("safetensors." + key, GgufValue::string(value));
   }
-  writer.set("general.quantization_version", GgufValue::u32(2));
+  writer.set("general.quantization_version", GgufValue::u32(ggml_quantization_version));
   try {
     writer.set("general.file_type", GgufValue::u32(llama_file_type_for(plan.default_format)));
   } catch (const Error&) {
