@@ -18,6 +18,10 @@ void add_formats_command(CLI::App& app);
 // Accepts a format name that parse_format() knows; otherwise a usage error listing the valid ones.
 CLI::Validator format_name_validator();
 void add_demo_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
 // --threads N: threads that quantization and forward passes may use (qlinear::set_num_threads).

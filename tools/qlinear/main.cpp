@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(qlinear::version_string));
   app.require_subcommand(1);
   qlinear::cli::add_formats_command(app);
+  qlinear::cli::add_quantize_command(app);
+  qlinear::cli::add_inspect_command(app);
+  qlinear::cli::add_compare_command(app);
+  qlinear::cli::add_convert_command(app);
   qlinear::cli::add_demo_command(app);
   qlinear::cli::add_bench_command(app);
 

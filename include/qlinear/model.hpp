@@ -1,0 +1,115 @@
+#pragma once
+// Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
+// streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
+
+#include <qlinear/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qlinear {
+
+// Tensors whose name matches `pattern` get `format`, or are kept as they are (format empty).
+// A pattern is a glob matched against the whole name (`*` any run of characters, `?` one character,
+// `[abc]` / `[a-z]` / `[!a]` a set), or, prefixed with "re:", an ECMAScript regular expression that
+// must match the whole name.
+struct TensorRule {
+  std::string pattern;
+  std::optional<Format> format;
+
+  // "PATTERN=FORMAT" or "PATTERN=keep" (the last '=' separates). Error(invalid_argument) otherwise.
+  static TensorRule parse(std::string_view spec);
+  bool matches(std::string_view name) const;  // Error(invalid_argument) for a bad regular expression
+};
+
+struct QuantPlan {
+  Format default_format = Format::q8_0;
+  std::vector<TensorRule> rules;  // in order, first match wins; they take precedence over the defaults
+  AffineOptions affine{};         // for i8 / i4 targets
+  // Defaults, applied to tensors no rule matched: tensors of rank < 2 (biases, norm scales, scalars)
+  // are kept, and so are tensors that do not hold floats (integer ids, masks).
+  bool keep_1d = true;
+  // For GGUF output: the format of tensors whose row length the chosen block format cannot hold
+  // (ggml needs whole blocks per row). Empty: f16 (bf16 for bf16 input), as llama-quantize does; an
+  // affine format (i8, i4) keeps such rows small, at the price of being readable by qlinear only.
+  std::optional<Format> fallback;
+};
+
+// What happens to one tensor, decided before any data is read.
+struct TensorDecision {
+  std::string name;
+  std::vector<std::uint64_t> shape;  // outermost first
+  std::string format_in;             // "F32", "BF16", "q4_0", ...
+  std::optional<Format> target;      // empty: copied as it is
+  std::string reason;                // "default", "rule 'x=q8_0'", "kept: 1-D", "fallback: ..."
+};
+
+struct TensorReport {
+  TensorDecision decision;
+  std::string format_out;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::optional<QuantStats> stats;  // for quantized tensors: against the input's float values
+  double seconds = 0;
+};
+
+struct ModelReport {
+  std::filesystem::path input, output;
+  std::vector<TensorReport> tensors;
+  std::uint64_t bytes_in = 0, bytes_out = 0, weights = 0;
+  double seconds = 0;
+
+  double compression() const noexcept;      // bytes_in / bytes_out
+  double bits_per_weight() const noexcept;  // bytes_out · 8 / weights
+  void print(std::ostream& out) const;      // the per-tensor table and the totals
+  std::string to_json() const;
+};
+
+struct ModelProgress {
+  std::size_t index = 0, count = 0;  // tensor `index` of `count` is done
+  std::string_view name;
+  std::uint64_t bytes_done = 0, bytes_total = 0;  // input bytes processed so far, of all
+};
+using ProgressCallback = std::function<void(const ModelProgress&)>;
+
+// The decisions quantize_model() would take for `input`, without writing anything.
+std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
+                                       bool gguf_output = true);
+
+// Reads `input` (safetensors or GGUF, by content), quantizes tensor by tensor, and writes `output`
+// (GGUF, or safetensors when the name ends in .safetensors; that holds f32/f16/bf16 only). The output
+// appears only when everything succeeded. Peak memory stays near the largest tensor.
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+                           const QuantPlan& plan, const ProgressCallback& progress = {});
+
+// The difference between two files of the same model, tensor by tensor (A is the reference). Every
+// format qlinear can read is dequantized to floats first, so any two formats compare.
+struct TensorComparison {
+  std::string name;
+  std::vector<std::uint64_t> shape;
+  std::string format_a, format_b;
+  std::optional<QuantStats> stats;  // B against A; absent when the tensor could not be compared
+  std::string note;                 // why not: "shape 2×3 vs 3×2", "q4_K cannot be dequantized", ...
+};
+
+struct ModelComparison {
+  std::filesystem::path a, b;
+  std::vector<TensorComparison> tensors;  // in A's order, for names in both files
+  std::vector<std::string> only_in_a, only_in_b;
+  // Over every compared tensor together: relative RMSE, SQNR and cosine of B against A.
+  double rel_rmse = 0, sqnr_db = 0, cosine = 0;
+  std::uint64_t bytes_a = 0, bytes_b = 0;
+
+  void print(std::ostream& out) const;
+  std::string to_json() const;
+};
+
+ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b);
+
+}  // namespace qlinear

@@ -1,0 +1,167 @@
+// compare_models(): two files of one model, tensor by tensor, in double precision.
+
+#include "core/text_table.hpp"
+#include "model/source.hpp"
+
+#include <qlinear/model.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+#include <ostream>
+
+namespace qlinear {
+namespace {
+
+std::string shape_text(const std::vector<std::uint64_t>& shape) {
+  std::string s;
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+struct Sums {
+  double error2 = 0, a2 = 0, b2 = 0, ab = 0, max_abs = 0;
+  std::uint64_t n = 0;
+
+  void add(std::span<const float> a, std::span<const float> b) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const double x = a[i], y = b[i], e = x - y;
+      error2 += e * e, a2 += x * x, b2 += y * y, ab += x * y;
+      max_abs = std::fmax(max_abs, std::fabs(e));
+    }
+    n += a.size();
+  }
+  double rel_rmse() const { return a2 > 0 ? std::sqrt(error2 / a2) : (error2 == 0 ? 0 : INFINITY); }
+  double sqnr() const { return error2 == 0 ? INFINITY : 10 * std::log10(a2 / error2); }
+  double cosine() const {
+    if (a2 == 0 && b2 == 0) return 1;
+    return a2 == 0 || b2 == 0 ? 0 : ab / std::sqrt(a2 * b2);
+  }
+};
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const auto source_a = model::ModelSource::open(a);
+  const auto source_b = model::ModelSource::open(b);
+  std::map<std::string, std::size_t> index_b;
+  for (std::size_t i = 0; i < source_b->tensors().size(); ++i) index_b[source_b->tensors()[i].name] = i;
+
+  ModelComparison out;
+  out.a = a;
+  out.b = b;
+  Sums total;
+  for (std::size_t i = 0; i < source_a->tensors().size(); ++i) {
+    const auto& ta = source_a->tensors()[i];
+    out.bytes_a += ta.nbytes;
+    const auto it = index_b.find(ta.name);
+    if (it == index_b.end()) {
+      out.only_in_a.push_back(ta.name);
+      continue;
+    }
+    const auto& tb = source_b->tensors()[it->second];
+    out.bytes_b += tb.nbytes;
+    TensorComparison c{ta.name, ta.shape, ta.format_in, tb.format_in, std::nullopt, ""};
+    std::uint64_t na = 1, nb = 1;
+    for (auto d : ta.shape) na *= d;
+    for (auto d : tb.shape) nb *= d;
+    if (ta.shape != tb.shape && na != nb) {
+      c.note = "shape " + shape_text(ta.shape) + " vs " + shape_text(tb.shape);
+    } else if (!ta.floating || !tb.floating) {
+      c.note = (!ta.floating ? ta.format_in : tb.format_in) + " cannot be read as floats";
+    } else {
+      if (ta.shape != tb.shape) c.note = "shape " + shape_text(ta.shape) + " vs " + shape_text(tb.shape);
+      const auto va = source_a->read_floats(i);
+      const auto vb = source_b->read_floats(it->second);
+      Sums s;
+      s.add(va.values, vb.values);
+      total.add(va.values, vb.values);
+      QuantStats st;
+      st.rmse = s.n ? std::sqrt(s.error2 / static_cast<double>(s.n)) : 0;
+      st.max_abs = s.max_abs;
+      st.sqnr_db = s.sqnr();
+      st.cosine = s.cosine();
+      st.rel_rmse = s.rel_rmse();
+      st.bytes = tb.nbytes;
+      st.compression = tb.nbytes ? static_cast<double>(ta.nbytes) / static_cast<double>(tb.nbytes) : 0;
+      c.stats = st;
+      source_a->release(i);
+      source_b->release(it->second);
+    }
+    out.tensors.push_back(std::move(c));
+    index_b.erase(it);
+  }
+  for (const auto& t : source_b->tensors()) {
+    if (index_b.count(t.name)) {
+      out.only_in_b.push_back(t.name);
+      out.bytes_b += t.nbytes;
+    }
+  }
+  out.rel_rmse = total.rel_rmse();
+  out.sqnr_db = total.sqnr();
+  out.cosine = total.cosine();
+  return out;
+}
+
+void ModelComparison::print(std::ostream& os) const {
+  using core::Table;
+  Table table({{"tensor", Table::Align::left},
+               {"shape", Table::Align::left},
+               {"A → B", Table::Align::left},
+               {"rel.RMSE"},
+               {"SQNR dB"},
+               {"cosine"},
+               {"max |Δ|"},
+               {"note", Table::Align::left}});
+  for (const auto& t : tensors) {
+    std::vector<std::string> row = {t.name, shape_text(t.shape), t.format_a + " → " + t.format_b};
+    if (t.stats) {
+      row.insert(row.end(), {core::format_significant(t.stats->rel_rmse, 3), core::format_fixed(t.stats->sqnr_db, 1),
+                             core::format_fixed(t.stats->cosine, 6), core::format_significant(t.stats->max_abs, 3)});
+    } else {
+      row.insert(row.end(), {"-", "-", "-", "-"});
+    }
+    row.push_back(t.note);
+    table.add_row(std::move(row));
+  }
+  table.add_separator();
+  table.add_row({"TOTAL", std::to_string(tensors.size()) + " compared", "", core::format_significant(rel_rmse, 3),
+                 core::format_fixed(sqnr_db, 1), core::format_fixed(cosine, 6), "",
+                 core::format_count(bytes_a) + " → " + core::format_count(bytes_b) + " bytes"});
+  table.print(os);
+  for (const auto& name : only_in_a) os << "only in A: " << name << '\n';
+  for (const auto& name : only_in_b) os << "only in B: " << name << '\n';
+}
+
+std::string ModelComparison::to_json() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& t : tensors) {
+    nlohmann::json j = {{"name", t.name}, {"shape", t.shape}, {"format_a", t.format_a}, {"format_b", t.format_b}};
+    if (t.stats) {
+      j["rmse"] = t.stats->rmse;
+      j["rel_rmse"] = finite_or_null(t.stats->rel_rmse);
+      j["sqnr_db"] = finite_or_null(t.stats->sqnr_db);
+      j["cosine"] = t.stats->cosine;
+      j["max_abs"] = t.stats->max_abs;
+    }
+    if (!t.note.empty()) j["note"] = t.note;
+    list.push_back(std::move(j));
+  }
+  return nlohmann::json{{"a", a.string()},
+                        {"b", b.string()},
+                        {"tensors", std::move(list)},
+                        {"only_in_a", only_in_a},
+                        {"only_in_b", only_in_b},
+                        {"totals",
+                         {{"rel_rmse", finite_or_null(rel_rmse)},
+                          {"sqnr_db", finite_or_null(sqnr_db)},
+                          {"cosine", cosine},
+                          {"bytes_a", bytes_a},
+                          {"bytes_b", bytes_b}}}}
+      .dump(2);
+}
+
+}  // namespace qlinear

@@ -1,0 +1,155 @@
+// The decisions of a quantization plan: rules first (in order), then the defaults, then what the
+// output file can hold (GGUF block formats need whole blocks per row: such rows fall back to f16,
+// as llama-quantize does).
+
+#include "model/plan.hpp"
+
+#include "model/affine_gguf.hpp"
+
+#include <qlinear/error.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+namespace qlinear::model {
+namespace {
+
+constexpr std::size_t kGgufMaxName = 63;
+
+// Rules with their regular expressions compiled once per model, not once per tensor.
+class RuleSet {
+ public:
+  explicit RuleSet(const std::vector<TensorRule>& rules) : rules_(rules) {
+    for (const auto& rule : rules) {
+      if (rule.pattern.starts_with("re:")) {
+        try {
+          regexes_.emplace_back(rule.pattern.substr(3), std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          throw Error(ErrorCode::invalid_argument,
+                      "rule pattern '" + rule.pattern + "' is not a valid regular expression: " + e.what());
+        }
+      } else {
+        regexes_.emplace_back();
+      }
+    }
+  }
+
+  const TensorRule* match(const std::string& name) const {
+    for (std::size_t i = 0; i < rules_.size(); ++i) {
+      const bool hit = rules_[i].pattern.starts_with("re:") ? std::regex_match(name, regexes_[i])
+                                                            : rules_[i].matches(name);
+      if (hit) return &rules_[i];
+    }
+    return nullptr;
+  }
+
+ private:
+  const std::vector<TensorRule>& rules_;
+  std::vector<std::regex> regexes_;
+};
+
+std::string rule_text(const TensorRule& rule) {
+  return "rule " + rule.pattern + "=" + (rule.format ? std::string(format_name(*rule.format)) : "keep");
+}
+
+std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
+  std::uint64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+bool is_float_format(Format f) { return f == Format::f32 || f == Format::f16 || f == Format::bf16; }
+
+TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSet& rules, bool gguf_output) {
+  TensorDecision d{t.name, t.shape, t.format_in, std::nullopt, "default"};
+  if (const TensorRule* rule = rules.match(t.name)) {
+    d.target = rule->format;
+    d.reason = rule_text(*rule);
+  } else if (!t.floating) {
+    d.reason = "kept: not a float tensor qlinear can read";
+  } else if (t.shape.size() < 2 && plan.keep_1d) {
+    d.reason = t.shape.empty() ? "kept: scalar" : "kept: 1-D";
+  } else {
+    d.target = plan.default_format;
+  }
+
+  if (d.target) {
+    if (!t.floating) {
+      d.reason += ", kept: " + t.format_in + " cannot be dequantized by qlinear";
+      d.target.reset();
+    } else if (t.shape.empty() || element_count(t.shape) == 0) {
+      d.reason += ", kept: no values to quantize";
+      d.target.reset();
+    } else if (same_name(t.format_in, format_name(*d.target))) {
+      d.reason += ", kept: already " + t.format_in;
+      d.target.reset();
+    }
+  }
+  if (d.target && gguf_output) {
+    const FormatInfo& info = format_info(*d.target);
+    const std::uint64_t cols = t.shape.back();
+    const bool bf16_input = same_name(t.format_in, "bf16");
+    Format fallback = plan.fallback.value_or(bf16_input ? Format::bf16 : Format::f16);
+    std::string why;
+    if (!info.affine && cols % info.block_size != 0) {
+      why = "row length " + std::to_string(cols) + " is not a multiple of " + std::to_string(info.block_size);
+    } else if (info.affine && affine_zero_point_name(t.name).size() > kGgufMaxName) {
+      why = "name too long for the affine scale tensors";
+      if (format_info(fallback).affine) fallback = bf16_input ? Format::bf16 : Format::f16;
+    }
+    if (!why.empty()) {
+      const FormatInfo& fb = format_info(fallback);
+      if (!fb.affine && cols % fb.block_size != 0) {
+        throw Error(ErrorCode::invalid_argument,
+                    "tensor '" + t.name + "': the fallback format " + std::string(fb.name) +
+                        " cannot hold rows of " + std::to_string(cols) + " either");
+      }
+      d.reason = (d.reason == "default" ? "" : d.reason + ", ") + "fallback to " + std::string(fb.name) +
+                 ": " + why;
+      d.target = fallback;
+    }
+  }
+  if (!gguf_output) {
+    if (d.target && !is_float_format(*d.target)) {
+      throw Error(ErrorCode::invalid_argument,
+                  "tensor '" + t.name + "' would be " + std::string(format_name(*d.target)) +
+                      ", but a safetensors file holds f32, f16 and bf16 only: write a .gguf file, "
+                      "or choose a float format");
+    }
+    if (!d.target && t.safetensors_dtype.empty()) {
+      throw Error(ErrorCode::unsupported, "tensor '" + t.name + "' (" + t.format_in +
+                                              ") is kept as it is, and a safetensors file cannot hold it");
+    }
+  }
+  if (gguf_output && !d.target && t.ggml_type == kNoGgmlType && !t.affine_format) {
+    throw Error(ErrorCode::unsupported, "tensor '" + t.name + "' (" + t.format_in +
+                                            ") is kept as it is, and a GGUF file cannot hold it");
+  }
+  if (gguf_output && !d.target && !t.copy_note.empty()) d.reason += " (" + t.copy_note + ")";
+  return d;
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape) {
+  if (shape.empty()) return {1};
+  if (shape.size() <= 4) return shape;
+  std::vector<std::uint64_t> out(shape.end() - 4, shape.end());
+  for (std::size_t i = 0; i + 4 < shape.size(); ++i) out[0] *= shape[i];
+  return out;
+}
+
+std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output) {
+  const RuleSet rules(plan.rules);
+  std::vector<TensorDecision> decisions;
+  for (const SourceTensor& t : source.tensors()) decisions.push_back(decide(t, plan, rules, gguf_output));
+  return decisions;
+}
+
+}  // namespace qlinear::model

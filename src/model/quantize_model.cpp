@@ -1,0 +1,222 @@
+// quantize_model(): stream a model through the plan. Every output tensor is declared first (its size
+// follows from its shape and format), the header is written, then each tensor is read, quantized,
+// measured, written and released before the next: memory stays near one tensor, not the model.
+
+#include "model/affine_gguf.hpp"
+#include "model/plan.hpp"
+#include "model/source.hpp"
+
+#include <qlinear/error.hpp>
+#include <qlinear/gguf.hpp>
+#include <qlinear/model.hpp>
+#include <qlinear/safetensors.hpp>
+#include <qlinear/version.hpp>
+
+#include <chrono>
+
+namespace qlinear {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using model::ModelSource;
+using model::SourceTensor;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
+  std::uint64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+// A tensor quantized and measured. Errors name the tensor.
+struct Quantized {
+  QuantizedTensor q;
+  QuantStats stats;
+};
+
+Quantized quantize_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
+                          const AffineOptions& affine) {
+  try {
+    const model::FloatValues floats = source.read_floats(index);
+    const std::uint64_t cols = d.shape.back();
+    const std::uint64_t rows = floats.values.size() / cols;
+    QuantizedTensor q = quantize(floats.values, rows, cols, *d.target, affine);
+    const QuantStats stats = measure(floats.values, q);
+    return {std::move(q), stats};
+  } catch (const Error& e) {
+    throw Error(e.code(), "tensor '" + d.name + "': " + e.what());
+  }
+}
+
+std::span<const std::byte> float_format_bytes(const QuantizedTensor& q) {
+  return q.data();  // f32 / f16 / bf16 rows carry no padding
+}
+
+// Metadata: the input's (GGUF), or its __metadata__ strings under "safetensors." (safetensors); then
+// what ggml expects of a quantized file.
+void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPlan& plan) {
+  if (const GgufFile* gguf = source.gguf()) {
+    for (const auto& [key, value] : gguf->metadata()) {
+      if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
+      // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
+      if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
+      writer.set(key, value);
+    }
+  } else if (const SafetensorsFile* st = source.safetensors()) {
+    for (const auto& [key, value] : st->metadata()) writer.set("safetensors." + key, GgufValue::string(value));
+  }
+  writer.set("general.quantization_version", GgufValue::u32(ggml_quantization_version));
+  try {
+    writer.set("general.file_type", GgufValue::u32(llama_file_type_for(plan.default_format)));
+  } catch (const Error&) {
+    // q8_1 and the affine formats have no llama.cpp file type: the key is optional, so leave it out.
+  }
+}
+
+void declare_gguf_tensor(GgufWriter& writer, const SourceTensor& t, const TensorDecision& d,
+                         const QuantPlan& plan) {
+  const auto shape = model::gguf_shape(t.shape);
+  if (!d.target && t.affine_format) {  // an affine tensor kept: all of its parts, as they were
+    for (const auto& p : model::affine_tensors(t.name, shape, *t.affine_format, t.affine_options)) {
+      writer.add_tensor(p.name, p.shape, p.ggml_type);
+    }
+    model::add_affine_metadata(writer, t.name, shape, *t.affine_format, t.affine_options);
+  } else if (!d.target) {
+    writer.add_tensor(t.name, shape, t.ggml_type);
+  } else if (format_info(*d.target).affine) {
+    for (const auto& p : model::affine_tensors(t.name, shape, *d.target, plan.affine)) {
+      writer.add_tensor(p.name, p.shape, p.ggml_type);
+    }
+    model::add_affine_metadata(writer, t.name, shape, *d.target, plan.affine);
+  } else {
+    writer.add_tensor(t.name, shape, ggml_type_for(*d.target));
+  }
+}
+
+std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, const QuantizedTensor& q) {
+  std::vector<std::uint64_t> shape = {q.rows(), q.cols()};
+  const auto planned = model::affine_tensors(name, shape, q.format(), q.affine_options());
+  const auto parts = model::affine_tensor_bytes(q);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    writer.write_tensor_data(planned[i].name, parts[i]);
+    total += parts[i].size();
+  }
+  return total;
+}
+
+// Writes one tensor's data; returns the bytes written and fills the report's stats.
+std::uint64_t write_gguf_tensor(GgufWriter& writer, const ModelSource& source, std::size_t index,
+                                const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+  const SourceTensor& t = source.tensors()[index];
+  if (!d.target && t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
+  if (!d.target) {
+    const auto bytes = source.raw_bytes(index);
+    writer.write_tensor_data(d.name, bytes);
+    return bytes.size();
+  }
+  const Quantized qt = quantize_tensor(source, index, d, plan.affine);
+  report.stats = qt.stats;
+  if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
+  const auto bytes = gguf_tensor_bytes(qt.q);
+  writer.write_tensor_data(d.name, bytes);
+  return bytes.size();
+}
+
+std::uint64_t write_safetensors_tensor(SafetensorsWriter& writer, const ModelSource& source,
+                                       std::size_t index, const TensorDecision& d, const QuantPlan& plan,
+                                       TensorReport& report) {
+  if (!d.target) {
+    const auto bytes = source.raw_bytes(index);
+    writer.write_tensor_data(d.name, bytes);
+    return bytes.size();
+  }
+  const Quantized qt = quantize_tensor(source, index, d, plan.affine);
+  report.stats = qt.stats;
+  const auto bytes = float_format_bytes(qt.q);
+  writer.write_tensor_data(d.name, bytes);
+  return bytes.size();
+}
+
+std::string safetensors_dtype_for(Format f) {
+  return f == Format::f32 ? "F32" : f == Format::f16 ? "F16" : "BF16";
+}
+
+template <typename Writer, typename WriteOne>
+ModelReport stream_tensors(Writer& writer, const ModelSource& source,
+                           const std::vector<TensorDecision>& decisions, const ProgressCallback& progress,
+                           WriteOne&& write_one) {
+  ModelReport report;
+  std::uint64_t total_in = 0, done_in = 0;
+  for (const auto& t : source.tensors()) total_in += t.nbytes;
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    const auto start = Clock::now();
+    const SourceTensor& t = source.tensors()[i];
+    TensorReport entry;
+    entry.decision = decisions[i];
+    entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
+    entry.bytes_in = t.nbytes;
+    entry.bytes_out = write_one(writer, i, entry);
+    source.release(i);
+    entry.seconds = seconds_since(start);
+    report.bytes_in += entry.bytes_in;
+    report.bytes_out += entry.bytes_out;
+    report.weights += element_count(t.shape);
+    report.tensors.push_back(std::move(entry));
+    done_in += t.nbytes;
+    if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
+  }
+  return report;
+}
+
+}  // namespace
+
+std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
+                                       bool gguf_output) {
+  const auto source = ModelSource::open(input);
+  return model::decide_all(*source, plan, gguf_output);
+}
+
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+                           const QuantPlan& plan, const ProgressCallback& progress) {
+  const auto start = Clock::now();
+  const auto source = ModelSource::open(input);
+  const bool gguf_output = output.extension() != ".safetensors";
+  const auto decisions = model::decide_all(*source, plan, gguf_output);
+  const auto& tensors = source->tensors();
+
+  ModelReport report;
+  if (gguf_output) {
+    GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
+    write_metadata(writer, *source, plan);
+    for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
+    writer.write_header();
+    report = stream_tensors(writer, *source, decisions, progress, [&](GgufWriter& w, std::size_t i, TensorReport& r) {
+      return write_gguf_tensor(w, *source, i, decisions[i], plan, r);
+    });
+    writer.finish();
+  } else {
+    SafetensorsWriter writer(output);
+    writer.set_metadata("quantized_by", std::string("qlinear ") + version_string);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const auto& d = decisions[i];
+      writer.add_tensor(tensors[i].name, d.target ? safetensors_dtype_for(*d.target) : tensors[i].safetensors_dtype,
+                        tensors[i].shape);
+    }
+    writer.write_header();
+    report = stream_tensors(writer, *source, decisions, progress,
+                            [&](SafetensorsWriter& w, std::size_t i, TensorReport& r) {
+                              return write_safetensors_tensor(w, *source, i, decisions[i], plan, r);
+                            });
+    writer.finish();
+  }
+  report.input = input;
+  report.output = output;
+  report.seconds = seconds_since(start);
+  return report;
+}
+
+}  // namespace qlinear

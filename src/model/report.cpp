@@ -1,0 +1,103 @@
+// ModelReport: the per-tensor table a person reads, and the same facts as JSON.
+
+#include "core/text_table.hpp"
+
+#include <qlinear/model.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <ostream>
+
+namespace qlinear {
+namespace {
+
+std::string shape_text(const std::vector<std::uint64_t>& shape) {
+  std::string s;
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+// JSON has no infinity: an exact reproduction's SQNR is written as null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+double ModelReport::compression() const noexcept {
+  return bytes_out == 0 ? 0.0 : static_cast<double>(bytes_in) / static_cast<double>(bytes_out);
+}
+
+double ModelReport::bits_per_weight() const noexcept {
+  return weights == 0 ? 0.0 : static_cast<double>(bytes_out) * 8.0 / static_cast<double>(weights);
+}
+
+void ModelReport::print(std::ostream& out) const {
+  using core::Table;
+  Table table({{"tensor", Table::Align::left},
+               {"shape", Table::Align::left},
+               {"format", Table::Align::left},
+               {"bytes in"},
+               {"bytes out"},
+               {"rel.RMSE"},
+               {"SQNR dB"},
+               {"cosine"},
+               {"ms"},
+               {"note", Table::Align::left}});
+  for (const TensorReport& t : tensors) {
+    const auto& d = t.decision;
+    std::vector<std::string> row = {d.name, shape_text(d.shape), d.format_in + " → " + t.format_out,
+                                    core::format_count(t.bytes_in), core::format_count(t.bytes_out)};
+    if (t.stats) {
+      row.push_back(core::format_significant(t.stats->rel_rmse, 3));
+      row.push_back(core::format_fixed(t.stats->sqnr_db, 1));
+      row.push_back(core::format_fixed(t.stats->cosine, 6));
+    } else {
+      row.insert(row.end(), {"-", "-", "-"});
+    }
+    row.push_back(core::format_fixed(t.seconds * 1e3, 1));
+    row.push_back(d.reason == "default" ? "" : d.reason);
+    table.add_row(std::move(row));
+  }
+  table.add_separator();
+  table.add_row({"TOTAL", std::to_string(tensors.size()) + " tensors", "", core::format_count(bytes_in),
+                 core::format_count(bytes_out), "", "", "", core::format_fixed(seconds * 1e3, 1),
+                 core::format_fixed(compression(), 2) + "× smaller, " +
+                     core::format_fixed(bits_per_weight(), 2) + " bits/weight"});
+  table.print(out);
+}
+
+std::string ModelReport::to_json() const {
+  nlohmann::json tensors_json = nlohmann::json::array();
+  for (const TensorReport& t : tensors) {
+    nlohmann::json j = {{"name", t.decision.name},
+                        {"shape", t.decision.shape},
+                        {"format_in", t.decision.format_in},
+                        {"format_out", t.format_out},
+                        {"reason", t.decision.reason},
+                        {"bytes_in", t.bytes_in},
+                        {"bytes_out", t.bytes_out},
+                        {"seconds", t.seconds}};
+    if (t.stats) {
+      j["rmse"] = t.stats->rmse;
+      j["rel_rmse"] = finite_or_null(t.stats->rel_rmse);
+      j["max_abs"] = t.stats->max_abs;
+      j["sqnr_db"] = finite_or_null(t.stats->sqnr_db);
+      j["cosine"] = t.stats->cosine;
+    }
+    tensors_json.push_back(std::move(j));
+  }
+  const nlohmann::json report = {{"input", input.string()},
+                                 {"output", output.string()},
+                                 {"tensors", std::move(tensors_json)},
+                                 {"totals",
+                                  {{"tensors", tensors.size()},
+                                   {"weights", weights},
+                                   {"bytes_in", bytes_in},
+                                   {"bytes_out", bytes_out},
+                                   {"compression", compression()},
+                                   {"bits_per_weight", bits_per_weight()},
+                                   {"seconds", seconds}}}};
+  return report.dump(2);
+}
+
+}  // namespace qlinear

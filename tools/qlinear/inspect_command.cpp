@@ -1,0 +1,155 @@
+// qlinear inspect FILE: what a GGUF, safetensors or AXQT file holds, as tables or JSON.
+
+#include "commands.hpp"
+
+#include <qlinear/axqt.hpp>
+#include <qlinear/gguf.hpp>
+#include <qlinear/safetensors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+namespace qlinear::cli {
+namespace {
+
+struct InspectOptions {
+  std::string path;
+  bool json = false;
+  std::size_t max_items = 8;
+};
+
+std::string shape_text(const std::vector<std::uint64_t>& shape) {
+  std::string s;
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+std::string magic_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::io, path + ": cannot open for reading");
+  char magic[4] = {};
+  in.read(magic, 4);
+  return std::string(magic, static_cast<std::size_t>(in.gcount()));
+}
+
+void inspect_gguf(const InspectOptions& o) {
+  const GgufFile file = GgufFile::open(o.path);
+  if (o.json) {
+    nlohmann::json metadata = nlohmann::json::object();
+    for (const auto& [key, value] : file.metadata()) {
+      metadata[key] = {{"type", gguf_value_type_name(value.type())},
+                       {"value", value.to_display_string(o.max_items, 4096)}};
+    }
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : file.tensors()) {
+      tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", ggml_type_name(t.ggml_type)},
+                         {"ggml_type", t.ggml_type}, {"bytes", t.nbytes}, {"offset", t.offset}});
+    }
+    std::cout << nlohmann::json{{"file", o.path}, {"format", "gguf"}, {"version", file.version()},
+                                {"alignment", file.alignment()}, {"data_offset", file.data_offset()},
+                                {"file_size", file.file_size()}, {"metadata", metadata}, {"tensors", tensors}}
+                     .dump(2)
+              << '\n';
+    return;
+  }
+  std::cout << o.path << ": GGUF v" << file.version() << ", " << file.tensors().size() << " tensors, "
+            << file.metadata().size() << " metadata keys, alignment " << file.alignment() << ", "
+            << format_count(file.file_size()) << " bytes\n\n";
+  Table meta({{"key", Table::Align::left}, {"type", Table::Align::left}, {"value", Table::Align::left}});
+  for (const auto& [key, value] : file.metadata()) {
+    std::string type(gguf_value_type_name(value.type()));
+    if (value.type() == GgufValueType::array) type += "[" + std::string(gguf_value_type_name(value.element_type())) + "]";
+    meta.add_row({key, type, value.to_display_string(o.max_items, 80)});
+  }
+  meta.print(std::cout);
+  std::cout << '\n';
+  Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left},
+                 {"bytes"}, {"offset"}});
+  std::uint64_t total = 0;
+  for (const auto& t : file.tensors()) {
+    tensors.add_row({t.name, shape_text(t.shape), std::string(ggml_type_name(t.ggml_type)),
+                     format_count(t.nbytes), format_count(file.data_offset() + t.offset)});
+    total += t.nbytes;
+  }
+  tensors.add_separator();
+  tensors.add_row({"TOTAL", std::to_string(file.tensors().size()) + " tensors", "", format_count(total), ""});
+  tensors.print(std::cout);
+}
+
+void inspect_safetensors(const InspectOptions& o) {
+  const SafetensorsFile file = SafetensorsFile::open(o.path);
+  if (o.json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : file.tensors()) {
+      tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}, {"bytes", t.end - t.begin},
+                         {"offset", t.begin}});
+    }
+    std::cout << nlohmann::json{{"file", o.path}, {"format", "safetensors"}, {"metadata", file.metadata()},
+                                {"tensors", tensors}}
+                     .dump(2)
+              << '\n';
+    return;
+  }
+  std::cout << o.path << ": safetensors, " << file.tensors().size() << " tensors\n\n";
+  if (!file.metadata().empty()) {
+    Table meta({{"key", Table::Align::left}, {"value", Table::Align::left}});
+    for (const auto& [key, value] : file.metadata()) meta.add_row({key, value});
+    meta.print(std::cout);
+    std::cout << '\n';
+  }
+  Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"dtype", Table::Align::left},
+                 {"bytes"}, {"offset"}});
+  std::uint64_t total = 0;
+  for (const auto& t : file.tensors()) {
+    tensors.add_row({t.name, shape_text(t.shape), t.dtype, format_count(t.end - t.begin), format_count(t.begin)});
+    total += t.end - t.begin;
+  }
+  tensors.add_separator();
+  tensors.add_row({"TOTAL", std::to_string(file.tensors().size()) + " tensors", "", format_count(total), ""});
+  tensors.print(std::cout);
+}
+
+void inspect_axqt(const InspectOptions& o) {
+  const AxqtFile file = AxqtFile::open(o.path);
+  if (o.json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : file.tensors()) {
+      tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"quant_type", t.quant_type}});
+    }
+    std::cout << nlohmann::json{{"file", o.path}, {"format", "axqt"}, {"version", file.version()},
+                                {"quant_type", file.quant_type()}, {"total_params", file.total_params()},
+                                {"tensors", tensors}}
+                     .dump(2)
+              << '\n';
+    return;
+  }
+  std::cout << o.path << ": AXQT v" << int(file.version()) << ", " << file.quant_type() << ", "
+            << file.tensors().size() << " tensors, " << format_count(file.total_params()) << " parameters\n\n";
+  Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left}});
+  for (const auto& t : file.tensors()) tensors.add_row({t.name, shape_text(t.shape), t.quant_type});
+  tensors.print(std::cout);
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto o = std::make_shared<InspectOptions>();
+  auto* cmd = app.add_subcommand("inspect", "Show the metadata and tensors of a GGUF, safetensors or AXQT file");
+  cmd->add_option("file", o->path, "the file")->required();
+  cmd->add_flag("--json", o->json, "print JSON instead of tables");
+  cmd->add_option("--max-items", o->max_items, "array items to show before abbreviating")->capture_default_str();
+  cmd->callback([o] {
+    const std::string magic = magic_of(o->path);
+    if (magic == "GGUF") {
+      inspect_gguf(*o);
+    } else if (magic == "AXQT") {
+      inspect_axqt(*o);
+    } else {
+      inspect_safetensors(*o);
+    }
+  });
+}
+
+}  // namespace qlinear::cli

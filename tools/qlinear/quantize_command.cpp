@@ -1,0 +1,128 @@
+// qlinear quantize IN OUT: a whole model through a plan, with a progress bar and a per-tensor report.
+
+#include "affine_flags.hpp"
+#include "commands.hpp"
+#include "progress.hpp"
+
+#include <qlinear/error.hpp>
+#include <qlinear/model.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+namespace qlinear::cli {
+namespace {
+
+struct QuantizeOptions {
+  std::string input, output, type = "q8_0", report, fallback;
+  std::vector<std::string> rules, keeps;
+  bool keep_1d = true, dry_run = false, quiet = false;
+  AffineFlags affine;
+};
+
+// The process's peak resident memory so far (VmHWM), or 0 where /proc does not tell.
+std::uint64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Restarts the peak-memory count from the current use, so the report shows what quantizing took.
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+QuantPlan make_plan(const QuantizeOptions& o) {
+  QuantPlan plan;
+  plan.default_format = parse_format(o.type);
+  for (const auto& pattern : o.keeps) plan.rules.push_back({pattern, std::nullopt});
+  for (const auto& rule : o.rules) plan.rules.push_back(TensorRule::parse(rule));
+  plan.affine = o.affine.options();
+  plan.keep_1d = o.keep_1d;
+  if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
+  return plan;
+}
+
+void print_plan(const std::vector<TensorDecision>& decisions) {
+  Table table({{"tensor", Table::Align::left}, {"format", Table::Align::left}, {"why", Table::Align::left}});
+  for (const auto& d : decisions) {
+    table.add_row({d.name, d.format_in + " → " + (d.target ? std::string(format_name(*d.target)) : d.format_in),
+                   d.reason});
+  }
+  table.print(std::cout);
+}
+
+void run_quantize(const QuantizeOptions& o) {
+  const QuantPlan plan = make_plan(o);
+  if (o.dry_run) {
+    print_plan(plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors"));
+    return;
+  }
+  reset_peak_rss();
+  const std::uint64_t rss_before = peak_rss_bytes();
+  Progress progress("quantizing", o.quiet);
+  const ModelReport report =
+      quantize_model(o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); });
+  progress.finish();
+  const std::uint64_t rss_peak = peak_rss_bytes();
+  report.print(std::cout);
+  std::cout << "wrote " << o.output << ": " << format_count(report.bytes_out) << " bytes; peak memory "
+            << format_fixed(static_cast<double>(rss_peak) / (1 << 20), 1) << " MiB\n";
+  if (!o.report.empty()) {
+    auto json = nlohmann::json::parse(report.to_json());
+    json["totals"]["peak_rss_bytes"] = rss_peak;
+    json["totals"]["rss_before_bytes"] = rss_before;
+    std::ofstream out(o.report);
+    out << json.dump(2) << '\n';
+    if (!out) throw Error(ErrorCode::io, o.report + ": cannot write the report");
+  }
+}
+
+CLI::Validator rule_validator() {
+  return CLI::Validator(
+      [](std::string& spec) -> std::string {
+        try {
+          TensorRule::parse(spec);
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "PATTERN=FORMAT");
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app) {
+  auto o = std::make_shared<QuantizeOptions>();
+  auto* cmd = app.add_subcommand("quantize", "Quantize every tensor of a safetensors or GGUF model into a GGUF file");
+  cmd->footer(
+      "Tensors are matched against --keep patterns, then --rule patterns, in the order given; the first\n"
+      "match decides. Patterns are globs (*, ?, [a-z]) on the whole name, or 're:' + a regular expression.\n"
+      "Unmatched tensors get --type, except 1-D tensors (biases, norms) and non-float tensors, which are\n"
+      "kept. Rows whose length is not a multiple of the block size fall back to f16 in a GGUF file.\n"
+      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --rule '*.attn.*=q8_0'");
+  cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
+  cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")->required();
+  cmd->add_option("-t,--type", o->type, "format of the quantized tensors")
+      ->check(format_name_validator())
+      ->capture_default_str();
+  cmd->add_option("--rule", o->rules, "PATTERN=FORMAT or PATTERN=keep (repeatable)")->check(rule_validator());
+  cmd->add_option("--keep", o->keeps, "keep tensors matching PATTERN as they are (repeatable)");
+  cmd->add_flag("!--quantize-1d", o->keep_1d, "also quantize 1-D tensors (kept by default)");
+  cmd->add_option("--fallback", o->fallback,
+                  "format for rows the block format cannot hold in GGUF (default f16, as llama.cpp; "
+                  "i8/i4 stay small but only qlinear reads them)")
+      ->check(format_name_validator());
+  cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
+  cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
+  o->affine.add_to(*cmd);
+  add_threads_option(*cmd);
+  cmd->callback([o] { run_quantize(*o); });
+}
+
+}  // namespace qlinear::cli
