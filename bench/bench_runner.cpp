@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -79,28 +80,38 @@ QuantizedTensor deep_copy(const QuantizedTensor& q) {
                                       q.zero_points());
 }
 
+// Buffers this large are read from DRAM whatever the caches: this machine's processor reports
+// 512 MiB of L3 to its virtual machine.
+constexpr std::size_t kDramBytes = std::size_t{2} << 30;
+
 // Enough copies of a layer that cycling through them reads the weights from DRAM, not a cache.
 std::vector<QuantizedLinear> cold_ring(const QuantizedLinear& layer) {
-  constexpr std::size_t kRingBytes = std::size_t{512} << 20;
-  const std::size_t copies = std::clamp<std::size_t>(kRingBytes / layer.weight_bytes() + 1, 2, 64);
+  const std::size_t copies = std::clamp<std::size_t>(kDramBytes / layer.weight_bytes() + 1, 2, 256);
   std::vector<QuantizedLinear> ring;
   for (std::size_t i = 0; i < copies; ++i) ring.push_back(QuantizedLinear::from_quantized(deep_copy(layer.weight()), {}));
   return ring;
 }
 
 // Read bandwidth of a plain sum over a buffer far larger than the caches, `threads` threads each
-// summing its own contiguous part: the ceiling for a GEMV whose weights come from DRAM.
+// summing its own contiguous part: the ceiling for a GEMV whose weights come from DRAM. Eight
+// independent 4-float sums (GCC vector extensions, so any target) keep the loop bound by memory,
+// not by the latency of one chain of additions.
 double stream_sum_gbs(const Options& o, std::size_t threads) {
-  constexpr std::size_t kBytes = std::size_t{1} << 30;
-  static std::vector<float> buffer(kBytes / sizeof(float), 1.0f);
-  std::vector<double> partial(threads);
+  using Floats4 = float __attribute__((vector_size(16)));
+  static std::vector<float> buffer(kDramBytes / sizeof(float), 1.0f);
+  std::vector<float> partial(threads);
   auto sum_part = [&](std::size_t t) {
-    const std::size_t n = buffer.size() / threads, begin = t * n;
-    float acc[8] = {};  // eight independent sums so the loop vectorizes without reassociation
-    for (std::size_t i = begin; i + 8 <= begin + n; i += 8) {
-      for (std::size_t j = 0; j < 8; ++j) acc[j] += buffer[i + j];
+    const std::size_t n = buffer.size() / threads / 32 * 32, begin = t * n;
+    Floats4 acc[8] = {};
+    for (std::size_t i = begin; i < begin + n; i += 32) {
+      for (std::size_t j = 0; j < 8; ++j) {
+        Floats4 v;
+        std::memcpy(&v, buffer.data() + i + 4 * j, sizeof v);
+        acc[j] += v;
+      }
     }
-    partial[t] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    const Floats4 s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    partial[t] = s[0] + s[1] + s[2] + s[3];
   };
   Options once = o;
   once.min_time = 0;
@@ -110,7 +121,7 @@ double stream_sum_gbs(const Options& o, std::size_t threads) {
     sum_part(0);
     for (auto& th : pool) th.join();
   });
-  return static_cast<double>(kBytes) / s / 1e9;
+  return static_cast<double>(kDramBytes) / s / 1e9;
 }
 
 class Runner {
@@ -139,7 +150,7 @@ class Runner {
       r.section = "stream";
       r.threads = threads;
       r.weight_gbs = stream_sum_gbs(o_, threads);
-      r.seconds = static_cast<double>(std::size_t{1} << 30) / r.weight_gbs / 1e9;
+      r.seconds = static_cast<double>(kDramBytes) / r.weight_gbs / 1e9;
       records_.push_back(r);
     }
   }
