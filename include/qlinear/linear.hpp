@@ -30,15 +30,15 @@ class QuantizedLinear {
   // threads at once. Throws Error when a size does not match.
   //
   // What forward computes depends on the weight format:
-  //  - f32, f16, bf16: y = x · Wᵀ + b in float (f16/bf16 weights widened exactly), each output one
-  //    chain of multiply-adds over the inputs.
+  //  - f32, f16, bf16: y = x · Wᵀ + b in float (f16/bf16 weights widened exactly).
   //  - every quantized format (q8_0 ... q5_1, i8, i4): each row of x is first quantized, per block
   //    of 32 inputs, exactly as ggml's q8_0 quantizer does (d = max|x|/127 rounded to fp16, codes
   //    round(x/d) in [-127, 127]), and the product is taken with integers inside each block:
   //    y ≈ q8(x) · dequantize(W)ᵀ + b, the only difference being float rounding (one rounding per
-  //    block and scale). Against the float product x · dequantize(W)ᵀ this adds an error of at most
-  //    Σ_i |w_i| · d_i/2 per output (half a quantization step of each input's block), typically
-  //    a relative 0.2–0.5% for Gaussian-like inputs. ggml's CPU backend computes the same thing.
+  //    block and scale). Against the float product x · dequantize(W)ᵀ this adds an error of up to
+  //    Σ_i |w_i| · d_i/2 per output (half a quantization step of each input's block, plus the fp16
+  //    rounding of d: at most 12% more); on the bundled real weights, q8_0's relative forward error
+  //    goes from 0.0072 to 0.0089. ggml's CPU backend computes the same thing.
   // Results are bit-identical for any thread count; they may differ in the last bits between
   // instruction-set levels (see runtime.hpp).
   void forward(std::span<const float> x, std::size_t batch, std::span<float> y) const;
