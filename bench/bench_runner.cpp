@@ -5,6 +5,8 @@
 #include "bench_runner.hpp"
 
 #include "core/text_table.hpp"
+#include "formats/registry.hpp"
+#include "kernels/kernel_table.hpp"
 #include "openblas.hpp"
 
 #include <qlinear/qlinear.hpp>
@@ -157,11 +159,26 @@ class Runner {
   }
 
   // f32 → q4_0 / q8_0 with the active level on every thread, against the scalar reference on one.
+  // f32 → q4_0 / q8_0. "rows": the row quantizers alone (the active level's against the scalar
+  // reference, one thread, into one preallocated buffer). "quantize()": the whole call (checks,
+  // a fresh output whose pages the system must provide, every thread) against the same call on
+  // the scalar level and one thread.
   void quantize_section() {
     const std::size_t out = 4096, in = 4096;
     const std::vector<float> w = gaussian(out * in, 2);
     for (const char* name : {"q4_0", "q8_0"}) {
       const Format f = parse_format(name);
+      const formats::FormatTraits& t = formats::traits(f);
+      const formats::QuantizeRowFn fast = kernels::active_kernels().quantize_row[static_cast<std::size_t>(f)];
+      std::vector<std::byte> blocks(out * formats::padded_row_bytes(t.info, in));
+      auto rows = [&](formats::QuantizeRowFn fn) {
+        return median_seconds(o_, [&] {
+          for (std::size_t r = 0; r < out; ++r) fn(w.data() + r * in, blocks.data() + r * (blocks.size() / out), in);
+        });
+      };
+      const double reference_rows = rows(t.quantize_row_ref);
+      add_quantize_record(std::string(name) + " rows", 1, rows(fast ? fast : t.quantize_row_ref), reference_rows);
+
       const Isa best = active_isa();
       set_isa(Isa::scalar);
       set_num_threads(1);
@@ -169,16 +186,8 @@ class Runner {
       set_isa(best);
       for (std::size_t threads : o_.threads) {
         set_num_threads(threads);
-        Record r;
-        r.section = "quantize";
-        r.format = name;
-        r.out = out;
-        r.in = in;
-        r.threads = threads;
-        r.seconds = median_seconds(o_, [&] { quantize(w, out, in, f); });
-        r.weight_gbs = 4.0 * out * in / r.seconds / 1e9;  // input floats read
-        r.vs_f32 = scalar / r.seconds;                      // here: × the scalar reference
-        records_.push_back(r);
+        add_quantize_record(std::string(name) + " quantize()", threads,
+                            median_seconds(o_, [&] { quantize(w, out, in, f); }), scalar);
       }
     }
   }
@@ -242,6 +251,18 @@ class Runner {
     }
   }
 
+  void add_quantize_record(const std::string& what, std::size_t threads, double seconds, double scalar) {
+    Record r;
+    r.section = "quantize";
+    r.format = what;
+    r.out = r.in = 4096;
+    r.threads = threads;
+    r.seconds = seconds;
+    r.weight_gbs = 4.0 * r.out * r.in / seconds / 1e9;  // input floats read
+    r.vs_f32 = scalar / seconds;                         // here: × the scalar reference
+    records_.push_back(r);
+  }
+
   void finish(Record& r, double flops, std::size_t weight_bytes, double blas, double f32) {
     r.gflops = flops / r.seconds / 1e9;
     r.weight_gbs = static_cast<double>(weight_bytes) / r.seconds / 1e9;
@@ -290,7 +311,7 @@ void Runner::print(std::ostream& out) const {
   }
   for (const Record& r : records_) {
     if (r.section == "quantize") {
-      out << "\nquantize f32 → " << r.format << " " << core::format_shape(r.out, r.in) << ", " << r.threads
+      out << "\nf32 → " << r.format << " " << core::format_shape(r.out, r.in) << ", " << r.threads
           << " thread" << (r.threads > 1 ? "s" : "") << ": " << core::format_fixed(r.seconds * 1e3, 2) << " ms, "
           << core::format_fixed(r.weight_gbs, 2) << " GB/s of floats, " << ratio(r.vs_f32)
           << " the scalar reference on 1 thread";

@@ -67,11 +67,12 @@ inline std::uint32_t equal_mask(const Floats32& x, float value) {
 }
 
 // The first element of largest magnitude, as the reference's strict `amax < |x|` scan finds it;
-// 0.0f (not a -0.0f) when all are zero.
+// 0.0f (not a -0.0f) when all are zero. Branch-free: where the maximum sits is random, and a
+// loop that stops at the vector holding it mispredicts (measured: q4_0 rows 5.5 → 10 ms).
 inline float first_extreme(const float* x, const Floats32& v) {
-  const float amax = max_abs(v);
-  if (amax == 0.0f) return 0.0f;
   const Floats32 a{{abs_ps(v.v[0]), abs_ps(v.v[1]), abs_ps(v.v[2]), abs_ps(v.v[3])}};
+  const float amax = hmax(_mm256_max_ps(_mm256_max_ps(a.v[0], a.v[1]), _mm256_max_ps(a.v[2], a.v[3])));
+  if (amax == 0.0f) return 0.0f;
   return x[__builtin_ctz(equal_mask(a, amax))];
 }
 
@@ -98,12 +99,14 @@ inline __m256i pack_bytes(__m256i a, __m256i b, __m256i c, __m256i d, bool is_un
   return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// 16 bytes: byte j = lo[j] | hi[j] << 4, from elements 0..15 (lo) and 16..31 (hi) of q.
+// 16 bytes: byte j = lo[j] | hi[j] << 4, from elements 0..15 (lo) and 16..31 (hi) of q; codes of
+// more than 4 bits (q5) are cut to their low nibble.
+template <bool kOnlyNibbles>
 inline __m128i pack_nibbles(const __m256i (&q)[4]) {
-  const __m256i c0 = _mm256_or_si256(_mm256_and_si256(q[0], _mm256_set1_epi32(15)),
-                                     _mm256_slli_epi32(_mm256_and_si256(q[2], _mm256_set1_epi32(15)), 4));
-  const __m256i c1 = _mm256_or_si256(_mm256_and_si256(q[1], _mm256_set1_epi32(15)),
-                                     _mm256_slli_epi32(_mm256_and_si256(q[3], _mm256_set1_epi32(15)), 4));
+  const __m256i low4 = _mm256_set1_epi32(15);
+  const auto nib = [&](__m256i v) { return kOnlyNibbles ? v : _mm256_and_si256(v, low4); };
+  const __m256i c0 = _mm256_or_si256(nib(q[0]), _mm256_slli_epi32(nib(q[2]), 4));
+  const __m256i c1 = _mm256_or_si256(nib(q[1]), _mm256_slli_epi32(nib(q[3]), 4));
   const __m256i words = _mm256_packs_epi32(c0, c1);
   const __m256i bytes = _mm256_packus_epi16(words, words);
   return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
@@ -195,7 +198,7 @@ void quantize_row_q4_0(const float* x, void* blocks, std::size_t n) {
   for (std::size_t b = 0; b < n / 32; ++b, x += 32) {
     __m256i q[4];
     quantize_signed_offset<8>(x, y[b].d, q);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles<true>(q));
   }
 }
 
@@ -206,7 +209,7 @@ void quantize_row_q5_0(const float* x, void* blocks, std::size_t n) {
     quantize_signed_offset<16>(x, y[b].d, q);
     const std::uint32_t h = fifth_bits(q);
     std::memcpy(y[b].qh, &h, sizeof h);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles<false>(q));
   }
 }
 
@@ -215,7 +218,7 @@ void quantize_row_q4_1(const float* x, void* blocks, std::size_t n) {
   for (std::size_t b = 0; b < n / 32; ++b, x += 32) {
     __m256i q[4];
     quantize_min_offset<15, true>(x, y[b].d, y[b].m, q);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles<true>(q));
   }
 }
 
@@ -226,7 +229,7 @@ void quantize_row_q5_1(const float* x, void* blocks, std::size_t n) {
     quantize_min_offset<31, false>(x, y[b].d, y[b].m, q);
     const std::uint32_t h = fifth_bits(q);
     std::memcpy(y[b].qh, &h, sizeof h);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), pack_nibbles<false>(q));
   }
 }
 
