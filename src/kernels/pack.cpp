@@ -74,8 +74,7 @@ std::shared_ptr<PackedWeights> pack_integer(const formats::WeightView& w, const 
   v.panels = (w.rows + kIntPanelRows - 1) / kIntPanelRows;
   const RecordLayout l = record_layout(f.bits, f.scale, f.mins, f.offset);
   v.panel_bytes = core::checked_mul(v.blocks, l.bytes, "packed panel bytes");
-  packed->storage = core::allocate_zeroed(core::checked_mul(v.panels, v.panel_bytes, "packed bytes"),
-                                            core::Pages::huge_when_large);
+  packed->storage = core::allocate_zeroed(core::checked_mul(v.panels, v.panel_bytes, "packed bytes"));
   if (f.scale == ScaleKind::f32_per_row) packed->row_scales.assign(v.panels * kIntPanelRows, 0.0f);
   if (f.offset == OffsetKind::per_row) packed->row_offsets.assign(v.panels * kIntPanelRows, 0);
 
@@ -138,8 +137,7 @@ std::shared_ptr<PackedWeights> pack_float(const formats::WeightView& w) {
   v.panels = (w.rows + kFloatPanelRows - 1) / kFloatPanelRows;
   v.panel_bytes = core::checked_mul(core::checked_mul(w.cols, kFloatPanelRows, "packed panel"), element,
                                     "packed panel bytes");
-  packed->storage = core::allocate_zeroed(core::checked_mul(v.panels, v.panel_bytes, "packed bytes"),
-                                            core::Pages::huge_when_large);
+  packed->storage = core::allocate_zeroed(core::checked_mul(v.panels, v.panel_bytes, "packed bytes"));
   for (std::size_t r = 0; r < w.rows; ++r) {
     std::byte* panel = packed->storage.get() + (r / kFloatPanelRows) * v.panel_bytes;
     const std::size_t i = r % kFloatPanelRows;
