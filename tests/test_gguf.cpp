@@ -397,9 +397,13 @@ TEST(GgufFile, ReadsAHandMadeFile) {
   EXPECT_EQ(f.find("general.architecture")->as_string(), "llama");
   const GgufValue& nested = *f.find("nested");
   EXPECT_EQ(nested.element_type(), T::array);
-  ASSERT_EQ(nested.as_array().size(), 2u);
-  EXPECT_EQ(nested.as_array()[0].as_array()[0].as_i64(), -1);
-  EXPECT_EQ(nested.as_array()[1].as_array()[0].as_string(), "x");
+  ASSERT_EQ(nested.array_size(), 2u);
+  EXPECT_EQ(nested.array_element(0).array_element(0).as_i64(), -1);
+  EXPECT_EQ(nested.array_element(0).array_element(1).as_i64(), 2);
+  EXPECT_EQ(nested.array_element(1).array_element(0).as_string(), "x");
+  EXPECT_EQ(nested.as_array(), (std::vector<GgufValue>{GgufValue::array(T::i32, {GgufValue::i32(-1), GgufValue::i32(2)}),
+                                                       GgufValue::array(T::string, {GgufValue::string("x")})}));
+  EXPECT_EQ(nested, GgufValue::array(T::array, nested.as_array()));
   EXPECT_EQ(nested.to_display_string(), "[[-1, 2], [\"x\"]]");
 
   const GgufTensorInfo* k = f.find_tensor("blk.0.k");
