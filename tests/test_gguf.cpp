@@ -512,6 +512,7 @@ std::shared_ptr<const io::MappedFile> file_with_array(const std::function<void(B
 // bytes in the file. (When every element was a GgufValue of its own, a u8 array took 72 times.)
 TEST(GgufFile, ArraysTakeLessMemoryThanThreeTimesTheirBytesInTheFile) {
   constexpr std::size_t big = 50'000'000;
+  constexpr std::size_t small = 5'000'000;  // for the arrays built element by element: quicker under ASan
   const std::vector<std::pair<std::string, std::function<void(ByteBuilder&)>>> cases = {
       {"u8", [](ByteBuilder& b) { b.u32(0).u64(big).repeat(7, big); }},
       {"bool", [](ByteBuilder& b) { b.u32(7).u64(big).repeat(1, big); }},
@@ -519,18 +520,18 @@ TEST(GgufFile, ArraysTakeLessMemoryThanThreeTimesTheirBytesInTheFile) {
       {"empty strings", [](ByteBuilder& b) { b.u32(8).u64(big / 8).repeat(0, big / 8 * 8); }},
       {"one-byte strings",
        [](ByteBuilder& b) {
-         b.u32(8).u64(big / 9);
-         for (std::size_t i = 0; i < big / 9; ++i) b.u64(1).u8('a');
+         b.u32(8).u64(small / 9);
+         for (std::size_t i = 0; i < small / 9; ++i) b.u64(1).u8('a');
        }},
       {"empty arrays",
        [](ByteBuilder& b) {
-         b.u32(9).u64(big / 12);
-         for (std::size_t i = 0; i < big / 12; ++i) b.u32(0).u64(0);
+         b.u32(9).u64(small / 12);
+         for (std::size_t i = 0; i < small / 12; ++i) b.u32(0).u64(0);
        }},
       {"arrays of one empty string",
        [](ByteBuilder& b) {
-         b.u32(9).u64(big / 20);
-         for (std::size_t i = 0; i < big / 20; ++i) b.u32(8).u64(1).u64(0);
+         b.u32(9).u64(small / 20);
+         for (std::size_t i = 0; i < small / 20; ++i) b.u32(8).u64(1).u64(0);
        }},
   };
   for (const auto& [name, array] : cases) {
@@ -539,7 +540,7 @@ TEST(GgufFile, ArraysTakeLessMemoryThanThreeTimesTheirBytesInTheFile) {
     const GgufValue& value = *f.find("v");
     EXPECT_LT(value.memory_bytes(), 3 * array_bytes) << name << ": " << value.memory_bytes() << " bytes in memory for "
                                                      << array_bytes << " in the file";
-    EXPECT_GT(value.array_size(), 1'000'000u) << name;
+    EXPECT_GT(value.array_size(), 200'000u) << name;
   }
 }
 
