@@ -20,12 +20,6 @@ struct InspectOptions {
   std::size_t max_items = 8;
 };
 
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s;
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
-  return s.empty() ? "scalar" : s;
-}
-
 std::string magic_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::io, path + ": cannot open for reading");
@@ -69,7 +63,7 @@ void inspect_gguf(const InspectOptions& o) {
                  {"bytes"}, {"offset"}});
   std::uint64_t total = 0;
   for (const auto& t : file.tensors()) {
-    tensors.add_row({t.name, shape_text(t.shape), std::string(ggml_type_name(t.ggml_type)),
+    tensors.add_row({t.name, format_shape(t.shape), std::string(ggml_type_name(t.ggml_type)),
                      format_count(t.nbytes), format_count(file.data_offset() + t.offset)});
     total += t.nbytes;
   }
@@ -103,7 +97,7 @@ void inspect_safetensors(const InspectOptions& o) {
                  {"bytes"}, {"offset"}});
   std::uint64_t total = 0;
   for (const auto& t : file.tensors()) {
-    tensors.add_row({t.name, shape_text(t.shape), t.dtype, format_count(t.end - t.begin), format_count(t.begin)});
+    tensors.add_row({t.name, format_shape(t.shape), t.dtype, format_count(t.end - t.begin), format_count(t.begin)});
     total += t.end - t.begin;
   }
   tensors.add_separator();
@@ -128,7 +122,7 @@ void inspect_axqt(const InspectOptions& o) {
   std::cout << o.path << ": AXQT v" << int(file.version()) << ", " << file.quant_type() << ", "
             << file.tensors().size() << " tensors, " << format_count(file.total_params()) << " parameters\n\n";
   Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left}});
-  for (const auto& t : file.tensors()) tensors.add_row({t.name, shape_text(t.shape), t.quant_type});
+  for (const auto& t : file.tensors()) tensors.add_row({t.name, format_shape(t.shape), t.quant_type});
   tensors.print(std::cout);
 }
 
