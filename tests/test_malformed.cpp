@@ -74,7 +74,7 @@ TEST(MalformedCorpus, ValidSeedsOpen) {
   const auto seeds = test::valid_seed_files();
   const auto gguf = io::GgufParser::parse(io::MappedFile::from_bytes("seed", seeds[0].bytes));
   EXPECT_EQ(gguf.tensors().size(), 2u);
-  EXPECT_EQ(gguf.find("tokenizer.ggml.tokens")->as_array().size(), 2u);
+  EXPECT_EQ(gguf.find("tokenizer.ggml.tokens")->array_size(), 2u);
 }
 
 // The shortest prefix of a seed that still opens: the whole file, except for GGUF, whose last

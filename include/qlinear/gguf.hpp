@@ -28,6 +28,8 @@ class AtomicFile;
 struct GgufParser;
 }  // namespace io
 
+class GgufWriter;
+
 enum class GgufValueType : std::uint32_t {
   u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7, string = 8, array = 9,
   u64 = 10, i64 = 11, f64 = 12
@@ -35,9 +37,14 @@ enum class GgufValueType : std::uint32_t {
 
 std::string_view gguf_value_type_name(GgufValueType type) noexcept;  // "u32", "string", ...
 
-// One metadata value: a scalar, a string, or an array (an element type and its values). Arrays of
+// One metadata value: a scalar, a string, or an array (an element type and its elements). Arrays of
 // arrays are read as the specification allows; the writer refuses them because ggml's reader does.
 // Accessors of the wrong type throw Error(invalid_argument).
+//
+// Arrays are stored compactly, not as one GgufValue per element: numbers and bools as their
+// little-endian bytes, strings as one buffer of their bytes and where each ends, arrays of arrays as
+// the bytes GGUF encodes them in and where each ends. So a value takes little more memory than its
+// bytes in the file (see memory_bytes()), and array_element() makes an element on request.
 class GgufValue {
  public:
   static GgufValue u8(std::uint8_t v);
@@ -52,8 +59,9 @@ class GgufValue {
   static GgufValue f64(double v);
   static GgufValue boolean(bool v);
   static GgufValue string(std::string v);
-  // Error(invalid_argument) when an element's type is not element_type.
-  static GgufValue array(GgufValueType element_type, std::vector<GgufValue> elements);
+  // Error(invalid_argument) when an element's type is not element_type, or when arrays would nest
+  // more than 16 deep (the reader's limit).
+  static GgufValue array(GgufValueType element_type, const std::vector<GgufValue>& elements);
 
   GgufValueType type() const noexcept { return type_; }
   GgufValueType element_type() const;  // arrays only
@@ -64,7 +72,13 @@ class GgufValue {
   double as_f64() const;         // f32, f64, or any integer type
   bool as_bool() const;
   const std::string& as_string() const;
-  const std::vector<GgufValue>& as_array() const;
+
+  // Arrays only. array_element(i) makes element i (Error(invalid_argument) when i >= array_size());
+  // as_array() makes all of them, for small arrays: a 250,000-token vocabulary is better walked
+  // with array_element().
+  std::size_t array_size() const;
+  GgufValue array_element(std::size_t i) const;
+  std::vector<GgufValue> as_array() const;
 
   // For listings: strings quoted and escaped (and cut after max_string_bytes), arrays of more than
   // max_array_items shown as "[1, 2, ... (50000 items)]".
@@ -74,15 +88,28 @@ class GgufValue {
   // Same type, same value; floats compare by their bits (so a NaN equals the same NaN).
   bool operator==(const GgufValue& other) const;
 
+  // Bytes this value occupies: the object and the buffers it owns, at their capacity (the
+  // allocator's own bookkeeping is not counted).
+  std::size_t memory_bytes() const noexcept;
+
  private:
   GgufValue() = default;
   friend struct io::GgufParser;
+  friend class GgufWriter;
+
+  // The value as a GGUF file holds it after its type tag.
+  void append_encoded(std::string& out) const;
 
   GgufValueType type_ = GgufValueType::u8;
   GgufValueType element_type_ = GgufValueType::u8;
-  std::uint64_t bits_ = 0;  // integers (signed ones sign-extended), bool, and float/double bit patterns
-  std::string string_;
-  std::vector<GgufValue> array_;
+  // Integers (signed ones sign-extended), bool, float/double bit patterns; for arrays, the element count.
+  std::uint64_t bits_ = 0;
+  // A string's bytes. An array's elements: numbers and bools little-endian, element after element;
+  // strings one after another with no length in between; arrays each as GGUF encodes it (element
+  // type, count, elements).
+  std::string bytes_;
+  // Arrays of strings and of arrays: where each element ends in bytes_.
+  std::vector<std::uint64_t> ends_;
 };
 
 struct GgufTensorInfo {

@@ -91,4 +91,10 @@ std::string format_shape(std::size_t rows, std::size_t cols) {
   return std::to_string(rows) + "×" + std::to_string(cols);
 }
 
+std::string format_shape(const std::vector<std::uint64_t>& shape) {
+  std::string s;
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
 }  // namespace qlinear::core

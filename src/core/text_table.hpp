@@ -2,6 +2,7 @@
 // Aligned text tables for people: left-aligned text columns, right-aligned number columns.
 
 #include <cstddef>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -31,5 +32,6 @@ std::string format_fixed(double value, int decimals);
 std::string format_significant(double value, int digits);  // 0.130, 2.57e-08, inf, 0
 std::string format_count(unsigned long long value);       // 1234567 -> "1,234,567"
 std::string format_shape(std::size_t rows, std::size_t cols);
+std::string format_shape(const std::vector<std::uint64_t>& shape);  // "6625×120", "scalar" for {}
 
 }  // namespace qlinear::core

@@ -2,21 +2,16 @@
 // q = min(15, trunc((w − m)/d + 0.5)); nibble order as q4_0.
 
 #include "core/half.hpp"
+#include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
 #include <algorithm>
-#include <cfloat>
 
 namespace qlinear::formats {
 
 void quantize_row_q4_1_ref(const float* x, block_q4_1* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
-    float lo = FLT_MAX;
-    float hi = -FLT_MAX;
-    for (std::size_t j = 0; j < kBlock32; ++j) {
-      lo = std::min(lo, x[j]);
-      hi = std::max(hi, x[j]);
-    }
+    const auto [lo, hi] = min_max(x, kBlock32);
     const float d = (hi - lo) / 15.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = core::fp32_to_fp16(d);

@@ -3,6 +3,7 @@
 // (a little-endian 32-bit field).
 
 #include "core/half.hpp"
+#include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
 #include <algorithm>
@@ -13,14 +14,7 @@ namespace qlinear::formats {
 
 void quantize_row_q5_0_ref(const float* x, block_q5_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
-    float amax = 0.0f;
-    float extreme = 0.0f;
-    for (std::size_t j = 0; j < kBlock32; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        extreme = x[j];
-      }
-    }
+    const float extreme = signed_extreme(x, kBlock32);
     const float d = extreme / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = core::fp32_to_fp16(d);

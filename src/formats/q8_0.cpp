@@ -2,6 +2,7 @@
 // ggml rounds with roundf (half away from zero) on w · (1/d), where 1/d is taken in float.
 
 #include "core/half.hpp"
+#include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
 #include <cmath>
@@ -10,9 +11,7 @@ namespace qlinear::formats {
 
 void quantize_row_q8_0_ref(const float* x, block_q8_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
-    float amax = 0.0f;
-    for (std::size_t j = 0; j < kBlock32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
+    const float d = abs_max(x, kBlock32) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = core::fp32_to_fp16(d);
     for (std::size_t j = 0; j < kBlock32; ++j) {

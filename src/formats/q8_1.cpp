@@ -2,6 +2,7 @@
 // asymmetric affine): their per-block offset m contributes m·Σx ≈ m·s without touching the codes.
 
 #include "core/half.hpp"
+#include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
 #include <cmath>
@@ -10,9 +11,7 @@ namespace qlinear::formats {
 
 void quantize_row_q8_1_ref(const float* x, block_q8_1* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
-    float amax = 0.0f;
-    for (std::size_t j = 0; j < kBlock32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
+    const float d = abs_max(x, kBlock32) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = core::fp32_to_fp16(d);
     int sum = 0;

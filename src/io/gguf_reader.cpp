@@ -46,30 +46,76 @@ std::string quote(std::string_view s) {
   return out;
 }
 
-std::string read_string(ByteReader& r, std::string_view what) {
+// A string's bytes: its u64 length, bounded by the bytes left, then the bytes.
+std::span<const std::byte> read_string_bytes(ByteReader& r, std::string_view what) {
   const std::size_t at = r.offset();
   const std::uint64_t length = r.u64(what);
   if (length > r.remaining()) {
     r.fail_at(at, std::string(what) + ": string length " + std::to_string(length) + " exceeds the " +
                       std::to_string(r.remaining()) + " bytes left in the file");
   }
-  const auto bytes = r.take(length, what);
+  return r.take(length, what);
+}
+
+std::string read_string(ByteReader& r, std::string_view what) {
+  const auto bytes = read_string_bytes(r, what);
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 // Bytes one encoded element of `type` takes at the least.
 std::uint64_t min_encoded_bytes(T type) {
   switch (type) {
-    case T::u8: case T::i8: case T::boolean: return 1;
-    case T::u16: case T::i16: return 2;
-    case T::u32: case T::i32: case T::f32: return 4;
-    case T::u64: case T::i64: case T::f64: case T::string: return 8;
+    case T::string: return 8;
     case T::array: return 12;
+    default: return gguf_fixed_size(type);
   }
-  return 1;
 }
 
 bool known_value_type(std::uint32_t type) { return type <= static_cast<std::uint32_t>(T::f64); }
+
+// Numbers and bools of `type`, `count` of them; bools must be 0 or 1.
+std::span<const std::byte> read_fixed(ByteReader& r, T type, std::uint64_t count, const std::string& context) {
+  const std::size_t at = r.offset();
+  // count * size fits: the array header bounded count by the bytes left over the size.
+  const auto bytes = r.take(count * gguf_fixed_size(type), context);
+  if (type == T::boolean) {
+    const auto bad = std::find_if(bytes.begin(), bytes.end(), [](std::byte b) { return b > std::byte{1}; });
+    if (bad != bytes.end()) {
+      r.fail_at(at + static_cast<std::size_t>(bad - bytes.begin()),
+                context + ": bool value " + std::to_string(static_cast<unsigned>(*bad)) + " is neither 0 nor 1");
+    }
+  }
+  return bytes;
+}
+
+struct ArrayHeader {
+  T element_type;
+  std::uint64_t count;
+};
+
+// An array's element type and count: the nesting depth allowed, the type known, and the count no
+// more than the bytes left could hold.
+ArrayHeader read_array_header(ByteReader& r, const std::string& context, int depth) {
+  const std::size_t at = r.offset();
+  if (depth >= kGgufMaxArrayDepth) {
+    throw Error(ErrorCode::unsupported,
+                r.path().string() + ": byte offset " + std::to_string(at) + ": " + context +
+                    ": arrays nested more than " + std::to_string(kGgufMaxArrayDepth) + " deep");
+  }
+  const std::uint32_t element_type = r.u32(context);
+  if (!known_value_type(element_type)) {
+    r.fail_at(at, context + ": unknown array element type " + std::to_string(element_type));
+  }
+  const auto type = static_cast<T>(element_type);
+  const std::size_t count_at = r.offset();
+  const std::uint64_t count = r.u64(context);
+  if (count > r.remaining() / min_encoded_bytes(type)) {
+    r.fail_at(count_at, context + ": array of " + std::to_string(count) + " " +
+                            std::string(gguf_value_type_name(type)) + " elements cannot fit in the " +
+                            std::to_string(r.remaining()) + " bytes left in the file");
+  }
+  return {type, count};
+}
 
 std::uint64_t align_up(const ByteReader& r, std::uint64_t value, std::uint64_t alignment) {
   std::uint64_t sum = 0;
@@ -79,51 +125,59 @@ std::uint64_t align_up(const ByteReader& r, std::uint64_t value, std::uint64_t a
 
 }  // namespace
 
+void GgufParser::skip_value(ByteReader& r, GgufValueType type, const std::string& context, int depth) {
+  if (gguf_fixed_size(type) != 0) {
+    (void)read_fixed(r, type, 1, context);
+  } else if (type == T::string) {
+    (void)read_string_bytes(r, context);
+  } else {
+    const ArrayHeader h = read_array_header(r, context, depth);
+    if (gguf_fixed_size(h.element_type) != 0) {
+      (void)read_fixed(r, h.element_type, h.count, context);
+    } else {
+      for (std::uint64_t i = 0; i < h.count; ++i) skip_value(r, h.element_type, context, depth + 1);
+    }
+  }
+}
+
 GgufValue GgufParser::read_value(ByteReader& r, GgufValueType type, const std::string& context,
                                  int depth) {
   GgufValue v;
   v.type_ = type;
-  switch (type) {
-    case T::u8: v.bits_ = r.u8(context); break;
-    case T::i8: v.bits_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(r.u8(context)))); break;
-    case T::u16: v.bits_ = r.u16(context); break;
-    case T::i16: v.bits_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int16_t>(r.u16(context)))); break;
-    case T::u32: case T::f32: v.bits_ = r.u32(context); break;
-    case T::i32: v.bits_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int32_t>(r.u32(context)))); break;
-    case T::u64: case T::i64: case T::f64: v.bits_ = r.u64(context); break;
-    case T::boolean: {
-      const std::uint8_t b = r.u8(context);
-      if (b > 1) r.fail_at(r.offset() - 1, context + ": bool value " + std::to_string(b) + " is neither 0 nor 1");
-      v.bits_ = b;
-      break;
+  if (gguf_fixed_size(type) != 0) {
+    v.bits_ = gguf_scalar_bits(type, read_fixed(r, type, 1, context).data());
+    return v;
+  }
+  if (type == T::string) {
+    v.bytes_ = read_string(r, context);
+    return v;
+  }
+  const ArrayHeader h = read_array_header(r, context, depth);
+  v.element_type_ = h.element_type;
+  v.bits_ = h.count;
+  if (gguf_fixed_size(h.element_type) != 0) {
+    const auto bytes = read_fixed(r, h.element_type, h.count, context);
+    v.bytes_.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return v;
+  }
+  // Strings and arrays: checked first, then copied into buffers allocated once at their final size.
+  ByteReader check = r;
+  for (std::uint64_t i = 0; i < h.count; ++i) skip_value(check, h.element_type, context, depth + 1);
+  const auto all = r.take(check.offset() - r.offset(), context);
+  ByteReader elements(all, r.path());
+  v.ends_.reserve(static_cast<std::size_t>(h.count));
+  if (h.element_type == T::string) {
+    v.bytes_.reserve(all.size() - static_cast<std::size_t>(h.count) * 8);  // less the lengths
+    for (std::uint64_t i = 0; i < h.count; ++i) {
+      const auto bytes = read_string_bytes(elements, context);
+      v.bytes_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      v.ends_.push_back(v.bytes_.size());
     }
-    case T::string: v.string_ = read_string(r, context); break;
-    case T::array: {
-      const std::size_t at = r.offset();
-      if (depth >= kGgufMaxArrayDepth) {
-        throw Error(ErrorCode::unsupported,
-                    r.path().string() + ": byte offset " + std::to_string(at) + ": " + context +
-                        ": arrays nested more than " + std::to_string(kGgufMaxArrayDepth) + " deep");
-      }
-      const std::uint32_t element_type = r.u32(context);
-      if (!known_value_type(element_type)) {
-        r.fail_at(at, context + ": unknown array element type " + std::to_string(element_type));
-      }
-      v.element_type_ = static_cast<T>(element_type);
-      const std::size_t count_at = r.offset();
-      const std::uint64_t count = r.u64(context);
-      const std::uint64_t min_bytes = min_encoded_bytes(v.element_type_);
-      if (count > r.remaining() / min_bytes) {
-        r.fail_at(count_at, context + ": array of " + std::to_string(count) + " " +
-                                std::string(gguf_value_type_name(v.element_type_)) +
-                                " elements cannot fit in the " + std::to_string(r.remaining()) +
-                                " bytes left in the file");
-      }
-      v.array_.reserve(static_cast<std::size_t>(count));
-      for (std::uint64_t i = 0; i < count; ++i) {
-        v.array_.push_back(read_value(r, v.element_type_, context, depth + 1));
-      }
-      break;
+  } else {
+    v.bytes_.assign(reinterpret_cast<const char*>(all.data()), all.size());
+    for (std::uint64_t i = 0; i < h.count; ++i) {
+      skip_value(elements, T::array, context, depth + 1);
+      v.ends_.push_back(elements.offset());
     }
   }
   return v;

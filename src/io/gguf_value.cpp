@@ -1,11 +1,17 @@
-// GgufValue: metadata values of every GGUF type.
+// GgufValue: metadata values of every GGUF type, arrays held compactly (the layout is in gguf.hpp).
+
+#include "io/byte_reader.hpp"
+#include "io/gguf_parser.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/gguf.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
+#include <functional>
 #include <limits>
+#include <span>
 #include <string>
 
 namespace qlinear {
@@ -28,7 +34,7 @@ std::string shortest(F value) {
   return std::string(buf, result.ptr);
 }
 
-std::string quoted(const std::string& s, std::size_t max_bytes) {
+std::string quoted(std::string_view s, std::size_t max_bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
   const std::size_t n = s.size() < max_bytes ? s.size() : max_bytes;
@@ -53,6 +59,18 @@ std::string quoted(const std::string& s, std::size_t max_bytes) {
   out += '"';
   if (n < s.size()) out += "... (" + std::to_string(s.size()) + " bytes)";
   return out;
+}
+
+void append_le(std::string& out, std::uint64_t v, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i, v >>= 8) out.push_back(static_cast<char>(v & 0xff));
+}
+
+// Levels of arrays in v: 1 for an array of numbers, bools or strings, else 1 + its deepest element's.
+int nesting_depth(const GgufValue& v) {
+  if (v.element_type() != T::array) return 1;
+  int deepest = 0;
+  for (std::size_t i = 0; i < v.array_size(); ++i) deepest = std::max(deepest, nesting_depth(v.array_element(i)));
+  return 1 + deepest;
 }
 
 }  // namespace
@@ -99,11 +117,11 @@ QLINEAR_GGUF_SCALAR(boolean, bool, v ? 1u : 0u)
 GgufValue GgufValue::string(std::string v) {
   GgufValue out;
   out.type_ = T::string;
-  out.string_ = std::move(v);
+  out.bytes_ = std::move(v);
   return out;
 }
 
-GgufValue GgufValue::array(GgufValueType element_type, std::vector<GgufValue> elements) {
+GgufValue GgufValue::array(GgufValueType element_type, const std::vector<GgufValue>& elements) {
   if (gguf_value_type_name(element_type) == "unknown") {
     throw Error(ErrorCode::invalid_argument, "unknown GGUF element type " +
                                                  std::to_string(static_cast<std::uint32_t>(element_type)));
@@ -119,7 +137,31 @@ GgufValue GgufValue::array(GgufValueType element_type, std::vector<GgufValue> el
   GgufValue out;
   out.type_ = T::array;
   out.element_type_ = element_type;
-  out.array_ = std::move(elements);
+  out.bits_ = elements.size();
+  if (const std::size_t size = io::gguf_fixed_size(element_type)) {
+    out.bytes_.reserve(elements.size() * size);
+    for (const GgufValue& e : elements) append_le(out.bytes_, e.bits_, size);
+  } else if (element_type == T::string) {
+    std::size_t total = 0;
+    for (const GgufValue& e : elements) total += e.bytes_.size();
+    out.bytes_.reserve(total);
+    out.ends_.reserve(elements.size());
+    for (const GgufValue& e : elements) {
+      out.bytes_ += e.bytes_;
+      out.ends_.push_back(out.bytes_.size());
+    }
+  } else {
+    out.ends_.reserve(elements.size());
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      if (nesting_depth(elements[i]) >= io::kGgufMaxArrayDepth) {
+        throw Error(ErrorCode::invalid_argument,
+                    "GGUF array of arrays: element " + std::to_string(i) + " would nest arrays more than " +
+                        std::to_string(io::kGgufMaxArrayDepth) + " deep");
+      }
+      elements[i].append_encoded(out.bytes_);
+      out.ends_.push_back(out.bytes_.size());
+    }
+  }
   return out;
 }
 
@@ -172,31 +214,101 @@ bool GgufValue::as_bool() const {
 
 const std::string& GgufValue::as_string() const {
   if (type_ != T::string) wrong_type(type_, "a string");
-  return string_;
+  return bytes_;
 }
 
-const std::vector<GgufValue>& GgufValue::as_array() const {
+std::size_t GgufValue::array_size() const {
   if (type_ != T::array) wrong_type(type_, "an array");
-  return array_;
+  return static_cast<std::size_t>(bits_);
+}
+
+GgufValue GgufValue::array_element(std::size_t i) const {
+  if (i >= array_size()) {
+    throw Error(ErrorCode::invalid_argument, "GGUF array index " + std::to_string(i) +
+                                                 " is out of range for an array of " +
+                                                 std::to_string(bits_) + " elements");
+  }
+  GgufValue out;
+  out.type_ = element_type_;
+  if (const std::size_t size = io::gguf_fixed_size(element_type_)) {
+    out.bits_ = io::gguf_scalar_bits(element_type_, reinterpret_cast<const std::byte*>(bytes_.data()) + i * size);
+    return out;
+  }
+  const std::size_t begin = i == 0 ? 0 : static_cast<std::size_t>(ends_[i - 1]);
+  const std::size_t length = static_cast<std::size_t>(ends_[i]) - begin;
+  if (element_type_ == T::string) {
+    out.bytes_.assign(bytes_, begin, length);
+    return out;
+  }
+  // The bytes were checked when the array was read or made, so this cannot fail.
+  const std::filesystem::path label("GGUF array element");
+  io::ByteReader reader(std::as_bytes(std::span(bytes_.data(), bytes_.size())).subspan(begin, length), label);
+  return io::GgufParser::read_value(reader, T::array, "array element " + std::to_string(i), 0);
+}
+
+std::vector<GgufValue> GgufValue::as_array() const {
+  std::vector<GgufValue> out;
+  out.reserve(array_size());
+  for (std::size_t i = 0; i < array_size(); ++i) out.push_back(array_element(i));
+  return out;
+}
+
+std::size_t GgufValue::memory_bytes() const noexcept {
+  std::size_t n = sizeof(GgufValue) + ends_.capacity() * sizeof(std::uint64_t);
+  // A short string lives in the object itself (the small-string buffer); a longer one on the heap,
+  // with room for its terminating NUL.
+  const std::less<const void*> before;
+  const bool inside = !before(bytes_.data(), this) && before(bytes_.data(), this + 1);
+  if (!inside) n += bytes_.capacity() + 1;
+  return n;
+}
+
+void GgufValue::append_encoded(std::string& out) const {
+  if (const std::size_t size = io::gguf_fixed_size(type_)) {
+    append_le(out, bits_, size);
+    return;
+  }
+  if (type_ == T::string) {
+    append_le(out, bytes_.size(), 8);
+    out += bytes_;
+    return;
+  }
+  append_le(out, static_cast<std::uint32_t>(element_type_), 4);
+  append_le(out, bits_, 8);
+  if (element_type_ != T::string) {
+    out += bytes_;  // numbers and bools little-endian, arrays encoded: as the file has them
+    return;
+  }
+  std::size_t begin = 0;
+  for (const std::uint64_t end : ends_) {
+    append_le(out, end - begin, 8);
+    out.append(bytes_, begin, static_cast<std::size_t>(end) - begin);
+    begin = static_cast<std::size_t>(end);
+  }
 }
 
 std::string GgufValue::to_display_string(std::size_t max_array_items,
                                          std::size_t max_string_bytes) const {
   switch (type_) {
-    case T::string: return quoted(string_, max_string_bytes);
+    case T::string: return quoted(bytes_, max_string_bytes);
     case T::boolean: return bits_ != 0 ? "true" : "false";
     case T::f32: return shortest(std::bit_cast<float>(static_cast<std::uint32_t>(bits_)));
     case T::f64: return shortest(std::bit_cast<double>(bits_));
     case T::array: {
       std::string out = "[";
-      const std::size_t shown = array_.size() <= max_array_items ? array_.size() : max_array_items;
+      const std::size_t count = array_size();
+      const std::size_t shown = std::min(count, max_array_items);
       for (std::size_t i = 0; i < shown; ++i) {
         if (i > 0) out += ", ";
-        out += array_[i].to_display_string(max_array_items, max_string_bytes);
+        if (element_type_ == T::string) {  // straight from the buffer: an element may be long
+          const std::size_t begin = i == 0 ? 0 : static_cast<std::size_t>(ends_[i - 1]);
+          out += quoted(std::string_view(bytes_).substr(begin, static_cast<std::size_t>(ends_[i]) - begin),
+                        max_string_bytes);
+        } else {
+          out += array_element(i).to_display_string(max_array_items, max_string_bytes);
+        }
       }
-      if (shown < array_.size()) {
-        out += (shown > 0 ? ", ... (" : "... (") + std::to_string(array_.size()) + " items)";
-      }
+      if (shown < count) out += (shown > 0 ? ", ... (" : "... (") + std::to_string(count) + " items)";
       return out + "]";
     }
     default:
@@ -206,8 +318,8 @@ std::string GgufValue::to_display_string(std::size_t max_array_items,
 }
 
 bool GgufValue::operator==(const GgufValue& other) const {
-  return type_ == other.type_ && bits_ == other.bits_ && string_ == other.string_ &&
-         (type_ != T::array || (element_type_ == other.element_type_ && array_ == other.array_));
+  return type_ == other.type_ && bits_ == other.bits_ && bytes_ == other.bytes_ &&
+         (type_ != T::array || (element_type_ == other.element_type_ && ends_ == other.ends_));
 }
 
 }  // namespace qlinear

@@ -7,8 +7,8 @@
 #include <qlinear/error.hpp>
 #include <qlinear/gguf.hpp>
 
-#include <bit>
 #include <limits>
+#include <span>
 #include <string>
 
 namespace qlinear {
@@ -16,46 +16,26 @@ namespace {
 
 using T = GgufValueType;
 
+// The header as it is built: GgufValue::append_encoded() adds values to the same buffer.
 class Bytes {
  public:
   template <typename U>
   void le(U value) {
     auto v = static_cast<std::uint64_t>(value);
-    for (std::size_t i = 0; i < sizeof(U); ++i, v >>= 8) out_.push_back(static_cast<std::byte>(v & 0xff));
+    for (std::size_t i = 0; i < sizeof(U); ++i, v >>= 8) out_.push_back(static_cast<char>(v & 0xff));
   }
   void string(const std::string& s) {
     le<std::uint64_t>(s.size());
-    const auto* p = reinterpret_cast<const std::byte*>(s.data());
-    out_.insert(out_.end(), p, p + s.size());
-  }
-  void value(const GgufValue& v) {
-    switch (v.type()) {
-      case T::u8: le<std::uint8_t>(static_cast<std::uint8_t>(v.as_u64())); break;
-      case T::u16: le<std::uint16_t>(static_cast<std::uint16_t>(v.as_u64())); break;
-      case T::u32: le<std::uint32_t>(static_cast<std::uint32_t>(v.as_u64())); break;
-      case T::u64: le<std::uint64_t>(v.as_u64()); break;
-      case T::i8: le<std::uint8_t>(static_cast<std::uint8_t>(v.as_i64())); break;
-      case T::i16: le<std::uint16_t>(static_cast<std::uint16_t>(v.as_i64())); break;
-      case T::i32: le<std::uint32_t>(static_cast<std::uint32_t>(v.as_i64())); break;
-      case T::i64: le<std::uint64_t>(static_cast<std::uint64_t>(v.as_i64())); break;
-      case T::f32: le<std::uint32_t>(std::bit_cast<std::uint32_t>(static_cast<float>(v.as_f64()))); break;
-      case T::f64: le<std::uint64_t>(std::bit_cast<std::uint64_t>(v.as_f64())); break;
-      case T::boolean: le<std::uint8_t>(v.as_bool() ? 1 : 0); break;
-      case T::string: string(v.as_string()); break;
-      case T::array:
-        le<std::uint32_t>(static_cast<std::uint32_t>(v.element_type()));
-        le<std::uint64_t>(v.as_array().size());
-        for (const GgufValue& e : v.as_array()) value(e);
-        break;
-    }
+    out_ += s;
   }
   void pad_to(std::uint64_t alignment) {
-    while (out_.size() % alignment != 0) out_.push_back(std::byte{0});
+    while (out_.size() % alignment != 0) out_.push_back('\0');
   }
-  const std::vector<std::byte>& bytes() const noexcept { return out_; }
+  std::string& buffer() noexcept { return out_; }
+  std::span<const std::byte> bytes() const noexcept { return std::as_bytes(std::span(out_.data(), out_.size())); }
 
  private:
-  std::vector<std::byte> out_;
+  std::string out_;
 };
 
 [[noreturn]] void misuse(const std::filesystem::path& target, const std::string& message) {
@@ -159,7 +139,7 @@ void GgufWriter::write_header() {
   for (const auto& [key, value] : metadata_) {
     out.string(key);
     out.le<std::uint32_t>(static_cast<std::uint32_t>(value.type()));
-    out.value(value);
+    value.append_encoded(out.buffer());
   }
   for (const GgufTensorInfo& t : tensors_) {
     out.string(t.name);

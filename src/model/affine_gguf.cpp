@@ -149,8 +149,10 @@ std::optional<AffineMetadata> read_affine_metadata(const GgufFile& file, const s
     if (m.options.granularity == Granularity::group && (m.options.group_size == 0 || m.options.group_size % 8)) {
       malformed(file, name, "group_size " + std::to_string(m.options.group_size) + " is not a positive multiple of 8");
     }
-    for (const auto& d : shape_value->as_array()) m.shape.push_back(d.as_u64());
-    if (m.shape.size() < 2 || m.shape.size() > 4) malformed(file, name, "shape must have 2 to 4 dimensions");
+    // The count first: a file may hold any number of elements here, and only 2 to 4 are read.
+    const std::size_t dims = shape_value->array_size();
+    if (dims < 2 || dims > 4) malformed(file, name, "shape must have 2 to 4 dimensions");
+    for (std::size_t i = 0; i < dims; ++i) m.shape.push_back(shape_value->array_element(i).as_u64());
     for (auto d : m.shape) {
       if (d == 0) malformed(file, name, "shape has a zero dimension");
     }

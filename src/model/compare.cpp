@@ -1,6 +1,7 @@
 // compare_models(): two files of one model, tensor by tensor, in double precision.
 
 #include "core/text_table.hpp"
+#include "model/json_values.hpp"
 #include "model/source.hpp"
 
 #include <qlinear/model.hpp>
@@ -13,12 +14,6 @@
 
 namespace qlinear {
 namespace {
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s;
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
-  return s.empty() ? "scalar" : s;
-}
 
 struct Sums {
   double error2 = 0, a2 = 0, b2 = 0, ab = 0, max_abs = 0;
@@ -40,7 +35,6 @@ struct Sums {
   }
 };
 
-nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 }  // namespace
 
@@ -69,11 +63,11 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
     for (auto d : ta.shape) na *= d;
     for (auto d : tb.shape) nb *= d;
     if (ta.shape != tb.shape && na != nb) {
-      c.note = "shape " + shape_text(ta.shape) + " vs " + shape_text(tb.shape);
+      c.note = "shape " + core::format_shape(ta.shape) + " vs " + core::format_shape(tb.shape);
     } else if (!ta.floating || !tb.floating) {
       c.note = (!ta.floating ? ta.format_in : tb.format_in) + " cannot be read as floats";
     } else {
-      if (ta.shape != tb.shape) c.note = "shape " + shape_text(ta.shape) + " vs " + shape_text(tb.shape);
+      if (ta.shape != tb.shape) c.note = "shape " + core::format_shape(ta.shape) + " vs " + core::format_shape(tb.shape);
       const auto va = source_a->read_floats(i);
       const auto vb = source_b->read_floats(it->second);
       Sums s;
@@ -117,7 +111,7 @@ void ModelComparison::print(std::ostream& os) const {
                {"max |Δ|"},
                {"note", Table::Align::left}});
   for (const auto& t : tensors) {
-    std::vector<std::string> row = {t.name, shape_text(t.shape), t.format_a + " → " + t.format_b};
+    std::vector<std::string> row = {t.name, core::format_shape(t.shape), t.format_a + " → " + t.format_b};
     if (t.stats) {
       row.insert(row.end(), {core::format_significant(t.stats->rel_rmse, 3), core::format_fixed(t.stats->sqnr_db, 1),
                              core::format_fixed(t.stats->cosine, 6), core::format_significant(t.stats->max_abs, 3)});
@@ -142,8 +136,8 @@ std::string ModelComparison::to_json() const {
     nlohmann::json j = {{"name", t.name}, {"shape", t.shape}, {"format_a", t.format_a}, {"format_b", t.format_b}};
     if (t.stats) {
       j["rmse"] = t.stats->rmse;
-      j["rel_rmse"] = finite_or_null(t.stats->rel_rmse);
-      j["sqnr_db"] = finite_or_null(t.stats->sqnr_db);
+      j["rel_rmse"] = model::finite_or_null(t.stats->rel_rmse);
+      j["sqnr_db"] = model::finite_or_null(t.stats->sqnr_db);
       j["cosine"] = t.stats->cosine;
       j["max_abs"] = t.stats->max_abs;
     }
@@ -156,8 +150,8 @@ std::string ModelComparison::to_json() const {
                         {"only_in_a", only_in_a},
                         {"only_in_b", only_in_b},
                         {"totals",
-                         {{"rel_rmse", finite_or_null(rel_rmse)},
-                          {"sqnr_db", finite_or_null(sqnr_db)},
+                         {{"rel_rmse", model::finite_or_null(rel_rmse)},
+                          {"sqnr_db", model::finite_or_null(sqnr_db)},
                           {"cosine", cosine},
                           {"bytes_a", bytes_a},
                           {"bytes_b", bytes_b}}}}

@@ -13,6 +13,7 @@
 #include <qlinear/version.hpp>
 
 #include <chrono>
+#include <type_traits>
 
 namespace qlinear {
 namespace {
@@ -49,10 +50,6 @@ Quantized quantize_tensor(const ModelSource& source, std::size_t index, const Te
   } catch (const Error& e) {
     throw Error(e.code(), "tensor '" + d.name + "': " + e.what());
   }
-}
-
-std::span<const std::byte> float_format_bytes(const QuantizedTensor& q) {
-  return q.data();  // f32 / f16 / bf16 rows carry no padding
 }
 
 // Metadata: the input's (GGUF), or its __metadata__ strings under "safetensors." (safetensors); then
@@ -108,35 +105,27 @@ std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, co
   return total;
 }
 
-// Writes one tensor's data; returns the bytes written and fills the report's stats.
-std::uint64_t write_gguf_tensor(GgufWriter& writer, const ModelSource& source, std::size_t index,
-                                const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+// Writes one tensor's data; returns the bytes written and fills the report's stats. Affine tensors
+// (several GGUF tensors each) only reach a GGUF writer: a safetensors plan holds float formats only.
+template <typename Writer>
+std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_t index,
+                           const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+  constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
   const SourceTensor& t = source.tensors()[index];
-  if (!d.target && t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
   if (!d.target) {
+    if constexpr (kGguf) {
+      if (t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
+    }
     const auto bytes = source.raw_bytes(index);
     writer.write_tensor_data(d.name, bytes);
     return bytes.size();
   }
   const Quantized qt = quantize_tensor(source, index, d, plan.affine);
   report.stats = qt.stats;
-  if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
-  const auto bytes = gguf_tensor_bytes(qt.q);
-  writer.write_tensor_data(d.name, bytes);
-  return bytes.size();
-}
-
-std::uint64_t write_safetensors_tensor(SafetensorsWriter& writer, const ModelSource& source,
-                                       std::size_t index, const TensorDecision& d, const QuantPlan& plan,
-                                       TensorReport& report) {
-  if (!d.target) {
-    const auto bytes = source.raw_bytes(index);
-    writer.write_tensor_data(d.name, bytes);
-    return bytes.size();
+  if constexpr (kGguf) {
+    if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
   }
-  const Quantized qt = quantize_tensor(source, index, d, plan.affine);
-  report.stats = qt.stats;
-  const auto bytes = float_format_bytes(qt.q);
+  const auto bytes = gguf_tensor_bytes(qt.q);  // the unpadded rows, as either file stores them
   writer.write_tensor_data(d.name, bytes);
   return bytes.size();
 }
@@ -145,10 +134,10 @@ std::string safetensors_dtype_for(Format f) {
   return f == Format::f32 ? "F32" : f == Format::f16 ? "F16" : "BF16";
 }
 
-template <typename Writer, typename WriteOne>
+template <typename Writer>
 ModelReport stream_tensors(Writer& writer, const ModelSource& source,
-                           const std::vector<TensorDecision>& decisions, const ProgressCallback& progress,
-                           WriteOne&& write_one) {
+                           const std::vector<TensorDecision>& decisions, const QuantPlan& plan,
+                           const ProgressCallback& progress) {
   ModelReport report;
   std::uint64_t total_in = 0, done_in = 0;
   for (const auto& t : source.tensors()) total_in += t.nbytes;
@@ -159,7 +148,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.decision = decisions[i];
     entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
     entry.bytes_in = t.nbytes;
-    entry.bytes_out = write_one(writer, i, entry);
+    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry);
     source.release(i);
     entry.seconds = seconds_since(start);
     report.bytes_in += entry.bytes_in;
@@ -194,9 +183,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     write_metadata(writer, *source, plan);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, progress, [&](GgufWriter& w, std::size_t i, TensorReport& r) {
-      return write_gguf_tensor(w, *source, i, decisions[i], plan, r);
-    });
+    report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
   } else {
     SafetensorsWriter writer(output);
@@ -207,10 +194,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
                         tensors[i].shape);
     }
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, progress,
-                            [&](SafetensorsWriter& w, std::size_t i, TensorReport& r) {
-                              return write_safetensors_tensor(w, *source, i, decisions[i], plan, r);
-                            });
+    report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
   }
   report.input = input;

@@ -1,6 +1,7 @@
 // ModelReport: the per-tensor table a person reads, and the same facts as JSON.
 
 #include "core/text_table.hpp"
+#include "model/json_values.hpp"
 
 #include <qlinear/model.hpp>
 
@@ -10,19 +11,6 @@
 #include <ostream>
 
 namespace qlinear {
-namespace {
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s;
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
-  return s.empty() ? "scalar" : s;
-}
-
-// JSON has no infinity: an exact reproduction's SQNR is written as null.
-nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
-}  // namespace
-
 double ModelReport::compression() const noexcept {
   return bytes_out == 0 ? 0.0 : static_cast<double>(bytes_in) / static_cast<double>(bytes_out);
 }
@@ -45,7 +33,7 @@ void ModelReport::print(std::ostream& out) const {
                {"note", Table::Align::left}});
   for (const TensorReport& t : tensors) {
     const auto& d = t.decision;
-    std::vector<std::string> row = {d.name, shape_text(d.shape), d.format_in + " → " + t.format_out,
+    std::vector<std::string> row = {d.name, core::format_shape(d.shape), d.format_in + " → " + t.format_out,
                                     core::format_count(t.bytes_in), core::format_count(t.bytes_out)};
     if (t.stats) {
       row.push_back(core::format_significant(t.stats->rel_rmse, 3));
@@ -79,9 +67,9 @@ std::string ModelReport::to_json() const {
                         {"seconds", t.seconds}};
     if (t.stats) {
       j["rmse"] = t.stats->rmse;
-      j["rel_rmse"] = finite_or_null(t.stats->rel_rmse);
+      j["rel_rmse"] = model::finite_or_null(t.stats->rel_rmse);
       j["max_abs"] = t.stats->max_abs;
-      j["sqnr_db"] = finite_or_null(t.stats->sqnr_db);
+      j["sqnr_db"] = model::finite_or_null(t.stats->sqnr_db);
       j["cosine"] = t.stats->cosine;
     }
     tensors_json.push_back(std::move(j));

@@ -109,6 +109,15 @@ void add_gguf_cases(std::vector<MalformedCase>& out) {
       }), E::malformed_file, "unknown array element type 77");
   add("bool_not_0_or_1", with([](auto& p) { p.kv.push_back(kv_raw("flag", 7, [](auto& b) { b.u8(2); })); }),
       E::malformed_file, "neither 0 nor 1");
+  add("bool_array_element_not_0_or_1", with([](auto& p) {
+        p.kv.push_back(kv_raw("flags", 9, [](auto& b) { b.u32(7).u64(3).u8(1).u8(0).u8(2); }));
+      }), E::malformed_file, "key 'flags': bool value 2 is neither 0 nor 1");
+  add("nested_array_bool_not_0_or_1", with([](auto& p) {
+        p.kv.push_back(kv_raw("nested", 9, [](auto& b) { b.u32(9).u64(2).u32(7).u64(0).u32(7).u64(1).u8(5); }));
+      }), E::malformed_file, "key 'nested': bool value 5 is neither 0 nor 1");
+  add("string_array_element_length_beyond_file", with([](auto& p) {
+        p.kv.push_back(kv_raw("words", 9, [](auto& b) { b.u32(8).u64(2).gguf_string("a").u64(1ull << 40); }));
+      }), E::malformed_file, "key 'words': string length 1099511627776 exceeds");
   add("arrays_nested_too_deep", with([](auto& p) {
         p.kv.push_back(kv_raw("deep", 9, [](auto& b) {
           for (int i = 0; i < 40; ++i) b.u32(9).u64(1);

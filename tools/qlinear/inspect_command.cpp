@@ -18,13 +18,8 @@ struct InspectOptions {
   std::string path;
   bool json = false;
   std::size_t max_items = 8;
+  bool all = false;
 };
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s;
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "×" : "") + std::to_string(shape[i]);
-  return s.empty() ? "scalar" : s;
-}
 
 std::string magic_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -58,10 +53,19 @@ void inspect_gguf(const InspectOptions& o) {
             << file.metadata().size() << " metadata keys, alignment " << file.alignment() << ", "
             << format_count(file.file_size()) << " bytes\n\n";
   Table meta({{"key", Table::Align::left}, {"type", Table::Align::left}, {"value", Table::Align::left}});
+  std::size_t affine_keys = 0;
   for (const auto& [key, value] : file.metadata()) {
+    // Each affine tensor carries five keys of layout; the tensor table already lists them.
+    if (!o.all && key.starts_with("qlinear.affine.")) {
+      ++affine_keys;
+      continue;
+    }
     std::string type(gguf_value_type_name(value.type()));
     if (value.type() == GgufValueType::array) type += "[" + std::string(gguf_value_type_name(value.element_type())) + "]";
     meta.add_row({key, type, value.to_display_string(o.max_items, 80)});
+  }
+  if (affine_keys != 0) {
+    meta.add_row({"qlinear.affine.*", "", std::to_string(affine_keys) + " keys: the layout of the i8/i4 tensors (--all lists them)"});
   }
   meta.print(std::cout);
   std::cout << '\n';
@@ -69,7 +73,11 @@ void inspect_gguf(const InspectOptions& o) {
                  {"bytes"}, {"offset"}});
   std::uint64_t total = 0;
   for (const auto& t : file.tensors()) {
-    tensors.add_row({t.name, shape_text(t.shape), std::string(ggml_type_name(t.ggml_type)),
+    std::string format(ggml_type_name(t.ggml_type));
+    if (const GgufValue* affine = file.find("qlinear.affine." + t.name + ".format")) {
+      format = affine->as_string() + " codes (" + format + ")";  // the codes of a qlinear affine tensor
+    }
+    tensors.add_row({t.name, format_shape(t.shape), format,
                      format_count(t.nbytes), format_count(file.data_offset() + t.offset)});
     total += t.nbytes;
   }
@@ -103,7 +111,7 @@ void inspect_safetensors(const InspectOptions& o) {
                  {"bytes"}, {"offset"}});
   std::uint64_t total = 0;
   for (const auto& t : file.tensors()) {
-    tensors.add_row({t.name, shape_text(t.shape), t.dtype, format_count(t.end - t.begin), format_count(t.begin)});
+    tensors.add_row({t.name, format_shape(t.shape), t.dtype, format_count(t.end - t.begin), format_count(t.begin)});
     total += t.end - t.begin;
   }
   tensors.add_separator();
@@ -128,7 +136,7 @@ void inspect_axqt(const InspectOptions& o) {
   std::cout << o.path << ": AXQT v" << int(file.version()) << ", " << file.quant_type() << ", "
             << file.tensors().size() << " tensors, " << format_count(file.total_params()) << " parameters\n\n";
   Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left}});
-  for (const auto& t : file.tensors()) tensors.add_row({t.name, shape_text(t.shape), t.quant_type});
+  for (const auto& t : file.tensors()) tensors.add_row({t.name, format_shape(t.shape), t.quant_type});
   tensors.print(std::cout);
 }
 
@@ -140,6 +148,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("file", o->path, "the file")->required();
   cmd->add_flag("--json", o->json, "print JSON instead of tables");
   cmd->add_option("--max-items", o->max_items, "array items to show before abbreviating")->capture_default_str();
+  cmd->add_flag("--all", o->all, "list every metadata key (the qlinear.affine.* layout keys too)");
   cmd->callback([o] {
     const std::string magic = magic_of(o->path);
     if (magic == "GGUF") {
