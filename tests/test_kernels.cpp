@@ -15,6 +15,9 @@
 #include <cmath>
 
 namespace qlinear {
+
+void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
+
 namespace {
 
 std::vector<Isa> supported_levels() {
