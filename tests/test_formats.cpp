@@ -15,6 +15,8 @@
 namespace qlinear {
 namespace {
 
+using test::error_message;
+
 const std::vector<Format> kBlockFormats = {Format::f32,  Format::f16,  Format::bf16, Format::q8_0,
                                            Format::q8_1, Format::q4_0, Format::q4_1, Format::q5_0,
                                            Format::q5_1};
@@ -269,18 +271,6 @@ TEST(Measure, ExactAndZeroCases) {
 
 // ---------------------------------------------------------------------------------------------
 // Errors on bad input
-
-template <typename Fn>
-std::string error_message(Fn&& fn, ErrorCode expected) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), expected) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return {};
-}
 
 TEST(QuantizeErrors, ShapesAndSizes) {
   const std::vector<float> w(12, 1.0f);

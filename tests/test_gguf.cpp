@@ -25,18 +25,7 @@ namespace {
 using T = GgufValueType;
 using test::ByteBuilder;
 using test::TempDir;
-
-template <typename F>
-ErrorCode error_code_of(F&& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return ErrorCode::internal;
-}
+using test::error_code_of;
 
 std::vector<std::pair<std::string, GgufValue>> every_value_type() {
   std::vector<std::pair<std::string, GgufValue>> kv = {

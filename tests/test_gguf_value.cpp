@@ -2,6 +2,8 @@
 // strings, equality, memory; and the tables that map ggml type ids to names, formats and llama.cpp
 // file types.
 
+#include "test_support.hpp"
+
 #include <qlinear/gguf.hpp>
 
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@ namespace qlinear {
 namespace {
 
 using T = GgufValueType;
+using test::error_code_of;
 
 TEST(GgufValue, IntegersConvertWhenTheValueFits) {
   EXPECT_EQ(GgufValue::u8(255).as_u64(), 255u);
@@ -31,23 +34,15 @@ TEST(GgufValue, IntegersConvertWhenTheValueFits) {
 }
 
 TEST(GgufValue, OutOfRangeOrWrongTypeThrows) {
-  auto code = [](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.code();
-    }
-    return ErrorCode::internal;
-  };
-  EXPECT_EQ(code([] { (void)GgufValue::i32(-1).as_u64(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u64(1ull << 63).as_i64(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::string("x").as_u64(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u8(1).as_string(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u8(1).as_bool(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u8(1).as_array(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u8(1).element_type(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::string("1").as_f64(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::array(T::u32, {GgufValue::u32(1), GgufValue::i32(2)}); }),
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::i32(-1).as_u64(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u64(1ull << 63).as_i64(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::string("x").as_u64(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u8(1).as_string(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u8(1).as_bool(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u8(1).as_array(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u8(1).element_type(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::string("1").as_f64(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::array(T::u32, {GgufValue::u32(1), GgufValue::i32(2)}); }),
             ErrorCode::invalid_argument);
 }
 
@@ -112,19 +107,11 @@ TEST(GgufValue, ArraysOfArraysGiveTheirElementsBack) {
 }
 
 TEST(GgufValue, ArrayAccessOutsideAnArrayOrPastItsEndThrows) {
-  auto code = [](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.code();
-    }
-    return ErrorCode::internal;
-  };
   const GgufValue three = GgufValue::array(T::u32, {GgufValue::u32(1), GgufValue::u32(2), GgufValue::u32(3)});
-  EXPECT_EQ(code([&] { (void)three.array_element(3); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([&] { (void)GgufValue::array(T::string, {}).array_element(0); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::u8(1).array_size(); }), ErrorCode::invalid_argument);
-  EXPECT_EQ(code([] { (void)GgufValue::string("ab").array_element(0); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([&] { (void)three.array_element(3); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([&] { (void)GgufValue::array(T::string, {}).array_element(0); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::u8(1).array_size(); }), ErrorCode::invalid_argument);
+  EXPECT_EQ(error_code_of([] { (void)GgufValue::string("ab").array_element(0); }), ErrorCode::invalid_argument);
 }
 
 // The reader stops at 16 levels of arrays; the factory does too, so every value can be written and

@@ -10,6 +10,8 @@
 namespace qlinear {
 namespace {
 
+using test::error_message;
+
 struct Variant {
   Format format;
   AffineOptions affine;
@@ -137,49 +139,37 @@ TEST(ForwardBasics, BiasIsAddedAndAnEmptyBatchDoesNothing) {
   EXPECT_TRUE(layer.forward(std::span<const float>{}, 0).empty());
 }
 
-template <typename Fn>
-std::string error_of(Fn&& fn, ErrorCode expected) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), expected) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return {};
-}
-
 TEST(ForwardErrors, WrongSizesNameExpectedAndActual) {
   const auto w = test::gaussian(5 * 8, 3);
-  std::string m = error_of([&] { QuantizedLinear::from_weights(w, std::vector<float>(4), 5, 8, Format::q8_0); },
-                           ErrorCode::size_mismatch);
+  std::string m = error_message([&] { QuantizedLinear::from_weights(w, std::vector<float>(4), 5, 8, Format::q8_0); },
+                                ErrorCode::size_mismatch);
   EXPECT_NE(m.find("bias has 4 values, expected out_features = 5"), std::string::npos) << m;
 
   const auto layer = QuantizedLinear::from_weights(w, {}, 5, 8, Format::q8_0);
   std::vector<float> y(10);
-  m = error_of([&] { layer.forward(std::vector<float>(15), 2, y); }, ErrorCode::size_mismatch);
+  m = error_message([&] { layer.forward(std::vector<float>(15), 2, y); }, ErrorCode::size_mismatch);
   EXPECT_NE(m.find("x has 15 values, expected batch × in_features = 2 × 8"), std::string::npos) << m;
   std::vector<float> small_y(9);
-  m = error_of([&] { layer.forward(std::vector<float>(16), 2, small_y); }, ErrorCode::size_mismatch);
+  m = error_message([&] { layer.forward(std::vector<float>(16), 2, small_y); }, ErrorCode::size_mismatch);
   EXPECT_NE(m.find("y has 9 values, expected batch × out_features = 2 × 5"), std::string::npos) << m;
-  m = error_of([&] { layer.forward(std::vector<float>(16), SIZE_MAX / 2); }, ErrorCode::size_mismatch);
-  error_of([&] { layer.forward(std::vector<float>(3), 0); }, ErrorCode::size_mismatch);
-  error_of([&] { QuantizedLinear().forward(std::vector<float>(1), 1); }, ErrorCode::invalid_argument);
+  m = error_message([&] { layer.forward(std::vector<float>(16), SIZE_MAX / 2); }, ErrorCode::size_mismatch);
+  error_message([&] { layer.forward(std::vector<float>(3), 0); }, ErrorCode::size_mismatch);
+  error_message([&] { QuantizedLinear().forward(std::vector<float>(1), 1); }, ErrorCode::invalid_argument);
 }
 
 TEST(ForwardErrors, BadWeightsAndBias) {
   auto w = test::gaussian(3 * 4, 1);
-  error_of([&] { QuantizedLinear::from_weights(w, {}, 0, 4, Format::q4_0); }, ErrorCode::size_mismatch);
-  error_of([&] { QuantizedLinear::from_weights(w, {}, 3, 5, Format::q4_0); }, ErrorCode::size_mismatch);
+  error_message([&] { QuantizedLinear::from_weights(w, {}, 0, 4, Format::q4_0); }, ErrorCode::size_mismatch);
+  error_message([&] { QuantizedLinear::from_weights(w, {}, 3, 5, Format::q4_0); }, ErrorCode::size_mismatch);
   std::vector<float> bias = {0, NAN, 0};
-  const std::string m = error_of([&] { QuantizedLinear::from_weights(w, bias, 3, 4, Format::q4_0); },
+  const std::string m = error_message([&] { QuantizedLinear::from_weights(w, bias, 3, 4, Format::q4_0); },
                                  ErrorCode::non_finite);
   EXPECT_NE(m.find("bias[1] is NaN"), std::string::npos) << m;
   w[5] = INFINITY;
-  const std::string m2 = error_of([&] { QuantizedLinear::from_weights(w, {}, 3, 4, Format::q4_0); },
+  const std::string m2 = error_message([&] { QuantizedLinear::from_weights(w, {}, 3, 4, Format::q4_0); },
                                   ErrorCode::non_finite);
   EXPECT_NE(m2.find("row 1, column 1 is Inf"), std::string::npos) << m2;
-  error_of([&] { QuantizedLinear::from_quantized(QuantizedTensor(), {}); }, ErrorCode::size_mismatch);
+  error_message([&] { QuantizedLinear::from_quantized(QuantizedTensor(), {}); }, ErrorCode::size_mismatch);
 }
 
 TEST(FromQuantized, UsesTheGivenWeightsAsTheyAre) {

@@ -16,17 +16,7 @@ namespace qlinear {
 namespace {
 
 using test::TempDir;
-
-template <typename F>
-ErrorCode error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return ErrorCode::internal;
-}
+using test::error_code_of;
 
 std::vector<std::byte> encode(const std::vector<float>& v, const std::string& dtype) {
   std::vector<std::byte> out;

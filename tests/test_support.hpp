@@ -7,6 +7,8 @@
 
 #include <qlinear/qlinear.hpp>
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -17,9 +19,33 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qlinear::test {
+
+// Runs fn, which must throw qlinear::Error; returns the error's code (ErrorCode::internal, and a
+// test failure, when nothing is thrown) and stores its message where asked.
+template <typename Fn>
+ErrorCode error_code_of(Fn&& fn, std::string* message = nullptr) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  ADD_FAILURE() << "no Error thrown";
+  return ErrorCode::internal;
+}
+
+// Runs fn, which must throw qlinear::Error with the expected code; returns its message.
+template <typename Fn>
+std::string error_message(Fn&& fn, ErrorCode expected) {
+  std::string message;
+  const ErrorCode code = error_code_of(std::forward<Fn>(fn), &message);
+  EXPECT_EQ(code, expected) << message;
+  return message;
+}
 
 inline std::string test_data(const std::string& name) { return std::string(QLINEAR_TEST_DATA_DIR) + "/" + name; }
 inline std::string repo_data(const std::string& name) { return std::string(QLINEAR_DATA_DIR) + "/" + name; }
