@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 #include "io/ggml_types.hpp"
 #include "io/gguf_parser.hpp"
+#include "io/writer_checks.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/gguf.hpp>
@@ -12,6 +13,9 @@
 #include <string>
 
 namespace qlinear {
+
+using io::writer_misuse;
+
 namespace {
 
 using T = GgufValueType;
@@ -38,10 +42,6 @@ class Bytes {
   std::string out_;
 };
 
-[[noreturn]] void misuse(const std::filesystem::path& target, const std::string& message) {
-  throw Error(ErrorCode::invalid_argument, target.string() + ": " + message);
-}
-
 bool power_of_two(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 std::uint64_t round_up(std::uint64_t n, std::uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
@@ -50,7 +50,7 @@ std::uint64_t round_up(std::uint64_t n, std::uint64_t alignment) { return (n + a
 
 GgufWriter::GgufWriter(std::filesystem::path target, std::uint64_t alignment) : alignment_(alignment) {
   if (!power_of_two(alignment) || alignment > std::numeric_limits<std::uint32_t>::max()) {
-    misuse(target, "GGUF alignment " + std::to_string(alignment) + " is not a power of two below 2^32");
+    writer_misuse(target, "GGUF alignment " + std::to_string(alignment) + " is not a power of two below 2^32");
   }
   if (alignment != io::kGgufDefaultAlignment) {
     metadata_.emplace_back("general.alignment", GgufValue::u32(static_cast<std::uint32_t>(alignment)));
@@ -62,17 +62,17 @@ GgufWriter::~GgufWriter() = default;
 
 void GgufWriter::set(std::string key, GgufValue value) {
   const auto& target = file_->target();
-  if (state_ != State::declaring) misuse(target, "set('" + key + "') after write_header()");
-  if (key.empty()) misuse(target, "GGUF metadata keys must not be empty");
-  if (key.size() > 65535) misuse(target, "GGUF metadata key of " + std::to_string(key.size()) + " bytes; at most 65535");
+  if (state_ != State::declaring) writer_misuse(target, "set('" + key + "') after write_header()");
+  if (key.empty()) writer_misuse(target, "GGUF metadata keys must not be empty");
+  if (key.size() > 65535) writer_misuse(target, "GGUF metadata key of " + std::to_string(key.size()) + " bytes; at most 65535");
   if (value.type() == T::array && value.element_type() == T::array) {
     throw Error(ErrorCode::unsupported, target.string() + ": key '" + key +
                                             "' holds an array of arrays, which ggml's reader rejects");
   }
   if (key == "general.alignment") {
     if (value.type() != T::u32 || !power_of_two(value.as_u64())) {
-      misuse(target, "general.alignment must be a u32 power of two, got " +
-                         std::string(gguf_value_type_name(value.type())) + " " + value.to_display_string());
+      writer_misuse(target, "general.alignment must be a u32 power of two, got " +
+                                std::string(gguf_value_type_name(value.type())) + " " + value.to_display_string());
     }
     alignment_ = value.as_u64();
   }
@@ -88,35 +88,35 @@ void GgufWriter::set(std::string key, GgufValue value) {
 void GgufWriter::add_tensor(std::string name, std::vector<std::uint64_t> shape, std::uint32_t ggml_type) {
   const auto& target = file_->target();
   const std::string context = "tensor '" + name + "'";
-  if (state_ != State::declaring) misuse(target, "add_tensor(" + context + ") after write_header()");
-  if (name.empty()) misuse(target, "GGUF tensor names must not be empty");
+  if (state_ != State::declaring) writer_misuse(target, "add_tensor(" + context + ") after write_header()");
+  if (name.empty()) writer_misuse(target, "GGUF tensor names must not be empty");
   if (name.size() > io::kGgufMaxNameBytes) {
-    misuse(target, context + ": name of " + std::to_string(name.size()) + " bytes; ggml allows at most 63");
+    writer_misuse(target, context + ": name of " + std::to_string(name.size()) + " bytes; ggml allows at most 63");
   }
   for (const GgufTensorInfo& t : tensors_) {
-    if (t.name == name) misuse(target, context + " declared twice");
+    if (t.name == name) writer_misuse(target, context + " declared twice");
   }
   if (shape.empty() || shape.size() > io::kGgufMaxDims) {
-    misuse(target, context + ": " + std::to_string(shape.size()) + " dimensions; GGUF needs 1 to 4");
+    writer_misuse(target, context + ": " + std::to_string(shape.size()) + " dimensions; GGUF needs 1 to 4");
   }
   const io::GgmlTypeTraits* traits = io::sized_ggml_type(ggml_type);
-  if (traits == nullptr) misuse(target, context + ": " + std::to_string(ggml_type) + " is not a ggml type with a size");
+  if (traits == nullptr) writer_misuse(target, context + ": " + std::to_string(ggml_type) + " is not a ggml type with a size");
   std::uint64_t elements = 1;
   for (const std::uint64_t d : shape) {
-    if (d == 0) misuse(target, context + ": zero-sized dimension (old ggml readers cannot load it)");
+    if (d == 0) writer_misuse(target, context + ": zero-sized dimension (old ggml readers cannot load it)");
     if (__builtin_mul_overflow(elements, d, &elements) ||
         elements >= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      misuse(target, context + ": element count overflows int64");
+      writer_misuse(target, context + ": element count overflows int64");
     }
   }
   if (shape.back() % traits->block_size != 0) {
-    misuse(target, context + ": rows of " + std::to_string(shape.back()) +
-                       " elements are not a multiple of the " + std::string(traits->name) +
-                       " block size " + std::to_string(traits->block_size));
+    writer_misuse(target, context + ": rows of " + std::to_string(shape.back()) +
+                              " elements are not a multiple of the " + std::string(traits->name) +
+                              " block size " + std::to_string(traits->block_size));
   }
   GgufTensorInfo info;
   if (__builtin_mul_overflow(elements / traits->block_size, std::uint64_t{traits->type_size}, &info.nbytes)) {
-    misuse(target, context + ": byte size overflows");
+    writer_misuse(target, context + ": byte size overflows");
   }
   info.name = std::move(name);
   info.shape = std::move(shape);
@@ -125,7 +125,7 @@ void GgufWriter::add_tensor(std::string name, std::vector<std::uint64_t> shape, 
 }
 
 void GgufWriter::write_header() {
-  if (state_ != State::declaring) misuse(file_->target(), "write_header() called twice");
+  if (state_ != State::declaring) writer_misuse(file_->target(), "write_header() called twice");
   std::uint64_t offset = 0;
   for (GgufTensorInfo& t : tensors_) {
     t.offset = offset;
@@ -155,29 +155,16 @@ void GgufWriter::write_header() {
 }
 
 void GgufWriter::write_tensor_data(std::string_view name, std::span<const std::byte> bytes) {
-  const auto& target = file_->target();
-  if (state_ != State::writing) misuse(target, "write_tensor_data('" + std::string(name) + "') outside write_header() .. finish()");
-  if (next_tensor_ >= tensors_.size()) misuse(target, "tensor '" + std::string(name) + "' was not declared (all declared tensors are written)");
-  const GgufTensorInfo& t = tensors_[next_tensor_];
-  if (t.name != name) {
-    misuse(target, "tensor '" + std::string(name) + "' written out of order: the next declared tensor is '" + t.name + "'");
-  }
-  if (bytes.size() != t.nbytes) {
-    throw Error(ErrorCode::size_mismatch, target.string() + ": tensor '" + t.name + "' is " +
-                                              std::to_string(t.nbytes) + " bytes, got " +
-                                              std::to_string(bytes.size()));
-  }
+  const GgufTensorInfo& t =
+      io::next_declared_tensor(file_->target(), state_ == State::writing, tensors_, next_tensor_, name, bytes.size(),
+                               [](const GgufTensorInfo& declared) { return std::size_t(declared.nbytes); });
   file_->write(bytes);
   file_->write_zeros(static_cast<std::size_t>(round_up(t.nbytes, alignment_) - t.nbytes));
   ++next_tensor_;
 }
 
 void GgufWriter::finish() {
-  const auto& target = file_->target();
-  if (state_ != State::writing) misuse(target, "finish() needs write_header() first and may be called once");
-  if (next_tensor_ != tensors_.size()) {
-    misuse(target, "finish() before the data of tensor '" + tensors_[next_tensor_].name + "' was written");
-  }
+  io::check_all_written(file_->target(), state_ == State::writing, tensors_, next_tensor_);
   file_->commit();
   state_ = State::finished;
 }

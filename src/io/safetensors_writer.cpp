@@ -2,6 +2,7 @@
 // multiple of 8 bytes so the data starts 8-aligned, then the tensors back to back.
 
 #include "io/atomic_file.hpp"
+#include "io/writer_checks.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/safetensors.hpp>
@@ -11,11 +12,10 @@
 #include <string>
 
 namespace qlinear {
-namespace {
 
-[[noreturn]] void misuse(const std::filesystem::path& target, const std::string& message) {
-  throw Error(ErrorCode::invalid_argument, target.string() + ": " + message);
-}
+using io::writer_misuse;
+
+namespace {
 
 }  // namespace
 
@@ -25,28 +25,28 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path target)
 SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::set_metadata(std::string key, std::string value) {
-  if (state_ != State::declaring) misuse(file_->target(), "set_metadata('" + key + "') after write_header()");
+  if (state_ != State::declaring) writer_misuse(file_->target(), "set_metadata('" + key + "') after write_header()");
   metadata_[std::move(key)] = std::move(value);
 }
 
 void SafetensorsWriter::add_tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape) {
   const auto& target = file_->target();
   const std::string context = "tensor '" + name + "'";
-  if (state_ != State::declaring) misuse(target, "add_tensor(" + context + ") after write_header()");
-  if (name.empty() || name == "__metadata__") misuse(target, "'" + name + "' cannot name a tensor");
+  if (state_ != State::declaring) writer_misuse(target, "add_tensor(" + context + ") after write_header()");
+  if (name.empty() || name == "__metadata__") writer_misuse(target, "'" + name + "' cannot name a tensor");
   for (const auto& t : tensors_) {
-    if (t.name == name) misuse(target, context + " declared twice");
+    if (t.name == name) writer_misuse(target, context + " declared twice");
   }
   const std::size_t bits = safetensors_dtype_bits(dtype);
-  if (bits == 0) misuse(target, context + ": unknown dtype '" + dtype + "'");
+  if (bits == 0) writer_misuse(target, context + ": unknown dtype '" + dtype + "'");
   std::uint64_t total_bits = bits;
   for (const std::uint64_t d : shape) {
-    if (__builtin_mul_overflow(total_bits, d, &total_bits)) misuse(target, context + ": size overflows");
+    if (__builtin_mul_overflow(total_bits, d, &total_bits)) writer_misuse(target, context + ": size overflows");
   }
-  if (total_bits % 8 != 0) misuse(target, context + ": " + dtype + " × shape is not a whole number of bytes");
+  if (total_bits % 8 != 0) writer_misuse(target, context + ": " + dtype + " × shape is not a whole number of bytes");
   SafetensorsTensorInfo info;
   info.begin = tensors_.empty() ? 0 : tensors_.back().end;
-  if (__builtin_add_overflow(info.begin, total_bits / 8, &info.end)) misuse(target, context + ": size overflows");
+  if (__builtin_add_overflow(info.begin, total_bits / 8, &info.end)) writer_misuse(target, context + ": size overflows");
   info.name = std::move(name);
   info.dtype = std::move(dtype);
   info.shape = std::move(shape);
@@ -55,7 +55,7 @@ void SafetensorsWriter::add_tensor(std::string name, std::string dtype, std::vec
 
 void SafetensorsWriter::write_header() {
   const auto& target = file_->target();
-  if (state_ != State::declaring) misuse(target, "write_header() called twice");
+  if (state_ != State::declaring) writer_misuse(target, "write_header() called twice");
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) {
     auto& meta = header["__metadata__"] = nlohmann::ordered_json::object();
@@ -68,7 +68,7 @@ void SafetensorsWriter::write_header() {
   try {
     text = header.dump();
   } catch (const nlohmann::json::exception& e) {
-    misuse(target, std::string("a name or metadata string is not valid UTF-8: ") + e.what());
+    writer_misuse(target, std::string("a name or metadata string is not valid UTF-8: ") + e.what());
   }
   text.append((8 - text.size() % 8) % 8, ' ');
   std::byte length[8];
@@ -79,28 +79,14 @@ void SafetensorsWriter::write_header() {
 }
 
 void SafetensorsWriter::write_tensor_data(std::string_view name, std::span<const std::byte> bytes) {
-  const auto& target = file_->target();
-  if (state_ != State::writing) misuse(target, "write_tensor_data('" + std::string(name) + "') outside write_header() .. finish()");
-  if (next_tensor_ >= tensors_.size()) misuse(target, "tensor '" + std::string(name) + "' was not declared (all declared tensors are written)");
-  const SafetensorsTensorInfo& t = tensors_[next_tensor_];
-  if (t.name != name) {
-    misuse(target, "tensor '" + std::string(name) + "' written out of order: the next declared tensor is '" + t.name + "'");
-  }
-  if (bytes.size() != t.nbytes()) {
-    throw Error(ErrorCode::size_mismatch, target.string() + ": tensor '" + t.name + "' is " +
-                                              std::to_string(t.nbytes()) + " bytes, got " +
-                                              std::to_string(bytes.size()));
-  }
+  io::next_declared_tensor(file_->target(), state_ == State::writing, tensors_, next_tensor_, name, bytes.size(),
+                           [](const SafetensorsTensorInfo& declared) { return declared.nbytes(); });
   file_->write(bytes);
   ++next_tensor_;
 }
 
 void SafetensorsWriter::finish() {
-  const auto& target = file_->target();
-  if (state_ != State::writing) misuse(target, "finish() needs write_header() first and may be called once");
-  if (next_tensor_ != tensors_.size()) {
-    misuse(target, "finish() before the data of tensor '" + tensors_[next_tensor_].name + "' was written");
-  }
+  io::check_all_written(file_->target(), state_ == State::writing, tensors_, next_tensor_);
   file_->commit();
   state_ = State::finished;
 }

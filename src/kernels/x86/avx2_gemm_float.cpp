@@ -12,6 +12,7 @@
 
 #include "kernels/scalar_kernels.hpp"
 #include "kernels/x86/avx2.hpp"
+#include "kernels/x86/avx2_store.hpp"
 
 #include <immintrin.h>
 
@@ -38,18 +39,6 @@ inline void load_weights(const std::byte* panel, std::size_t k, __m256& w0, __m2
       w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h1), 16));
     }
   }
-}
-
-// Lanes [0, n) of v plus bias (when final) to y.
-inline void store_rows(float* y, const float* bias, __m256 v, std::size_t n) {
-  if (n == 8) {
-    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-    _mm256_storeu_ps(y, v);
-    return;
-  }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, v);
-  for (std::size_t i = 0; i < n; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
 }
 
 inline __m256 load_rows(const float* y, std::size_t n) {

@@ -12,6 +12,7 @@
 
 #include "kernels/scalar_kernels.hpp"
 #include "kernels/x86/avx2.hpp"
+#include "kernels/x86/avx2_store.hpp"
 
 #include <immintrin.h>
 
@@ -165,18 +166,6 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
   }
   #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) out[c] = acc[c];
-}
-
-// Writes lanes [0, n) of v plus bias to y.
-inline void store_rows(float* y, const float* bias, __m256 v, std::size_t n) {
-  if (n == 8) {
-    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-    _mm256_storeu_ps(y, v);
-    return;
-  }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, v);
-  for (std::size_t i = 0; i < n; ++i) y[i] = lanes[i] + (bias ? bias[i] : 0.0f);
 }
 
 template <class P, int C>
