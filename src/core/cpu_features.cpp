@@ -1,17 +1,29 @@
 #include "core/cpu_features.hpp"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace qlinear::core {
 namespace {
 
 CpuFeatures detect() noexcept {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(__i386__)
-  // libgcc's detection also checks (with xgetbv) that the OS saves the ymm registers, so a feature
-  // reported here is one that can be used.
-  __builtin_cpu_init();
-  f.avx2 = __builtin_cpu_supports("avx2");
-  f.fma = __builtin_cpu_supports("fma");
-  f.f16c = __builtin_cpu_supports("f16c");
+  // CPUID read directly (GCC and Clang both ship <cpuid.h>; Clang's __builtin_cpu_supports knows
+  // no "f16c"). A feature counts only when the operating system also saves the ymm registers:
+  // OSXSAVE and AVX set, and XCR0 enabling the SSE and AVX state (bits 1 and 2).
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return f;
+  const bool osxsave = (ecx & (1u << 27)) != 0, avx = (ecx & (1u << 28)) != 0;
+  const bool fma = (ecx & (1u << 12)) != 0, f16c = (ecx & (1u << 29)) != 0;
+  if (!osxsave || !avx) return f;
+  unsigned xcr0_low = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  if ((xcr0_low & 0x6u) != 0x6u) return f;
+  f.fma = fma;
+  f.f16c = f16c;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) f.avx2 = (ebx & (1u << 5)) != 0;
 #endif
   return f;
 }
