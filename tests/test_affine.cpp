@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
+#include <random>
+#include <vector>
 
 namespace qlinear {
 namespace {
@@ -139,6 +142,25 @@ TEST_P(AffineMinmax, WeightsAtTheEndsOfTheFloatRangeStayFinite) {
 INSTANTIATE_TEST_SUITE_P(Affine, AffineMinmax, ::testing::ValuesIn(minmax_cases()),
                          [](const auto& p) { return p.param.label; });
 
+TEST(AffineRounding, BoundedRoundingIsStdRoundInsideTheBound) {
+  std::vector<double> values = {0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 127.5, -127.5, 1048575.5, -1048575.5};
+  for (double tie : {0.5, 1.5, 2.5, 7.5, 127.5, 255.5}) {
+    for (double v : {tie, -tie}) {  // the neighbours of each tie, where a wrong rule would flip
+      values.push_back(std::nextafter(v, 0.0));
+      values.push_back(std::nextafter(v, 2.0 * v));
+    }
+  }
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> wide(-2000.0, 2000.0);
+  for (int i = 0; i < 100000; ++i) values.push_back(wide(rng));
+  for (double v : values) {
+    EXPECT_EQ(static_cast<double>(formats::round_half_away_bounded(v)), std::round(v)) << std::hexfloat << v;
+  }
+  // Beyond the bound the result is the bound, which clamps to the same level as std::round would.
+  EXPECT_EQ(formats::round_half_away_bounded(1e300), 1048576);
+  EXPECT_EQ(formats::round_half_away_bounded(-1e300), -1048576);
+}
+
 TEST(AffineLayout, Int4NibblesFollowGgmlOrderAndSymmetricCodesAreOffsetBy8) {
   std::vector<float> w(32);
   for (std::size_t j = 0; j < 32; ++j) w[j] = static_cast<float>(static_cast<int>(j % 15) - 7);  // -7..7
@@ -230,17 +252,25 @@ TEST(AffineCalibration, MseSearchNeverLosesToMinmaxPerGroup) {
 }
 
 TEST(AffineCalibration, MseGroupErrorIsTheSearchMinimumOverItsGrid) {
-  // The chosen clipping factor's error is no larger than any factor on the grid 1, 0.99, ..., 0.21.
-  const auto w = test::gaussian(64, 4);
-  const formats::AffineSpec spec{4, false};
-  const auto chosen = formats::calibrate_affine(w, spec, options(false, G::channel, 0, C::mse));
-  const double chosen_error = formats::affine_squared_error(w, chosen, spec);
-  const auto [lo, hi] = std::minmax_element(w.begin(), w.end());
-  for (int k = 0; k < 80; ++k) {
-    const double f = 1.0 - k / 100.0;
-    const std::vector<float> ends = {static_cast<float>(*lo * f), static_cast<float>(*hi * f)};
-    const auto params = formats::calibrate_affine(ends, spec, options(false, G::channel));
-    EXPECT_LE(chosen_error, formats::affine_squared_error(w, params, spec) * (1 + 1e-9)) << k;
+  // The chosen clipping factor's error is no larger than any factor on the grid 1, 0.99, ..., 0.21,
+  // for groups of several sizes and each kind of spec (the search may stop summing a candidate
+  // early; it must never lose the best one).
+  for (const formats::AffineSpec spec : {formats::AffineSpec{4, false}, formats::AffineSpec{4, true},
+                                         formats::AffineSpec{8, false}, formats::AffineSpec{8, true}}) {
+    for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+      const auto w = test::gaussian(8 * seed + 3, seed);
+      const auto mse = options(spec.symmetric, G::channel, 0, C::mse);
+      const auto chosen = formats::calibrate_affine(w, spec, mse);
+      const double chosen_error = formats::affine_squared_error(w, chosen, spec);
+      const auto [lo, hi] = std::minmax_element(w.begin(), w.end());
+      for (int k = 0; k < 80; ++k) {
+        const double f = 1.0 - k / 100.0;
+        const std::vector<float> ends = {static_cast<float>(*lo * f), static_cast<float>(*hi * f)};
+        const auto params = formats::calibrate_affine(ends, spec, options(spec.symmetric, G::channel));
+        EXPECT_LE(chosen_error, formats::affine_squared_error(w, params, spec) * (1 + 1e-9))
+            << "bits " << spec.bits << ", symmetric " << spec.symmetric << ", seed " << seed << ", factor " << f;
+      }
+    }
   }
 }
 

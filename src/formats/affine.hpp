@@ -34,6 +34,19 @@ struct AffineParams {
 // Finite inputs always give a finite scale >= 0.
 AffineParams calibrate_affine(std::span<const float> x, AffineSpec spec, const AffineOptions& options);
 
+// std::round(v) (halves away from zero) for v clamped to [-2^20, 2^20], a range far wider than any
+// level range, so clamping the result to the levels gives what rounding v itself would. Integer
+// conversion and compares, no branch and no libm call (the baseline x86-64 has no rounding
+// instruction): the error-minimizing calibration rounds every weight once per candidate range.
+// v must not be NaN.
+inline std::int64_t round_half_away_bounded(double v) noexcept {
+  v = v < -1048576.0 ? -1048576.0 : v;
+  v = v > 1048576.0 ? 1048576.0 : v;
+  const auto truncated = static_cast<std::int64_t>(v);
+  const double fraction = v - static_cast<double>(truncated);  // exact
+  return truncated + static_cast<std::int64_t>(fraction >= 0.5) - static_cast<std::int64_t>(fraction <= -0.5);
+}
+
 // The integer level of x (in [qmin, qmax]) and back.
 int quantize_affine_value(float x, AffineParams params, AffineSpec spec) noexcept;
 float dequantize_affine_value(int q, AffineParams params, AffineSpec spec) noexcept;
