@@ -13,15 +13,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <thread>
 
 namespace qlinear::bench {
@@ -34,14 +38,32 @@ struct Shape {
   std::size_t out, in;
 };
 
+// OUTxIN, both positive; refused when the weights, held as f32 and once per format (about 32
+// bytes per weight in a --full run), would not fit in the machine's memory.
 Shape parse_shape(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::invalid_argument, "shape '" + text + "' " + why);
+  };
   const auto x = text.find('x');
-  if (x == std::string::npos) throw Error(ErrorCode::invalid_argument, "shape '" + text + "' is not OUTxIN");
-  try {
-    return {std::stoul(text.substr(0, x)), std::stoul(text.substr(x + 1))};
-  } catch (const std::exception&) {
-    throw Error(ErrorCode::invalid_argument, "shape '" + text + "' is not OUTxIN");
+  const auto digits = [](std::string_view part) {
+    return !part.empty() && part.size() <= 9 && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (x == std::string::npos || !digits(std::string_view(text).substr(0, x)) ||
+      !digits(std::string_view(text).substr(x + 1))) {
+    throw bad("is not OUTxIN (two positive numbers, e.g. 4096x4096)");
   }
+  const Shape shape{std::stoul(text.substr(0, x)), std::stoul(text.substr(x + 1))};
+  if (shape.out == 0 || shape.in == 0) throw bad("has a zero dimension");
+  constexpr double kBytesPerWeight = 32.0;
+  const double needed = kBytesPerWeight * static_cast<double>(shape.out) * static_cast<double>(shape.in);
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (memory > 0 && needed > memory) {
+    char sizes[96];
+    std::snprintf(sizes, sizeof sizes, "about %.1f GiB of weights and layers; it has %.1f GiB", needed / (1u << 30),
+                  memory / (1u << 30));
+    throw bad("needs more memory than this machine has (" + std::string(sizes) + ")");
+  }
+  return shape;
 }
 
 // Median seconds of `fn` over repetitions.
@@ -342,12 +364,15 @@ void Runner::print_json(std::ostream& out) const {
 
 void add_options(CLI::App& app, Options& o) {
   app.add_option("--shape", o.shapes, "Weight shape OUTxIN (repeatable; default 4096x4096)");
-  app.add_option("--batch", o.batches, "Batch sizes (repeatable; default 1 and 32)")->check(CLI::PositiveNumber);
-  app.add_option("--threads", o.threads, "Thread counts (repeatable; default 1 and all)")->check(CLI::PositiveNumber);
+  app.add_option("--batch", o.batches, "Batch sizes (repeatable; default 1 and 32)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+  app.add_option("--threads", o.threads, "Thread counts (repeatable; default 1 and all)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   app.add_option("--format", o.formats, "Formats (repeatable; default q4_0 q8_0 f32)");
   app.add_option("--min-time", o.min_time, "Seconds of repetitions per measurement (default 0.1)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--min-repeats", o.min_repeats, "Repetitions at least (default 5)")->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--min-repeats", o.min_repeats, "Repetitions at least (default 5)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
   app.add_flag("--full", o.full,
                "The whole matrix: 4096x4096, 4096x14336, 14336x4096; batch 1 8 32 128 512; threads 1 and 2; "
                "every format; GEMV from DRAM (minutes)");

@@ -5,19 +5,10 @@
 #include "../../bench/bench_runner.hpp"
 #include "commands.hpp"
 
-#include <qlinear/runtime.hpp>
-
 #include <iostream>
 #include <memory>
 
 namespace qlinear::cli {
-
-void add_threads_option(CLI::App& cmd) {
-  cmd.add_option_function<std::size_t>(
-         "--threads", [](const std::size_t& n) { set_num_threads(n); },
-         "threads to use (default: QLINEAR_NUM_THREADS, else every hardware thread)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
-}
 
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Time forward() per format against OpenBLAS and the f32 path");

@@ -27,4 +27,7 @@ void add_bench_command(CLI::App& app);
 // --threads N: threads that quantization and forward passes may use (qlinear::set_num_threads).
 void add_threads_option(CLI::App& cmd);
 
+// Accepts an output file name ending in .gguf or .safetensors; otherwise a usage error.
+CLI::Validator output_file_validator();
+
 }  // namespace qlinear::cli

@@ -20,7 +20,9 @@ void add_convert_command(CLI::App& app) {
   cmd->footer("Every float tensor is written as --type (f32, f16 or bf16); other tensors are copied.\n"
               "Example: qlinear convert model.axonml model.gguf");
   cmd->add_option("input", o->input, "GGUF, safetensors or AXQT file")->required();
-  cmd->add_option("output", o->output, "output file: .gguf, or .safetensors")->required();
+  cmd->add_option("output", o->output, "output file: .gguf, or .safetensors")
+      ->required()
+      ->check(output_file_validator());
   cmd->add_option("-t,--type", o->type, "float format of the output tensors")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();

@@ -2,25 +2,11 @@
 
 #include "commands.hpp"
 
-#include <qlinear/error.hpp>
 #include <qlinear/format.hpp>
 
 #include <iostream>
 
 namespace qlinear::cli {
-
-CLI::Validator format_name_validator() {
-  return CLI::Validator(
-      [](std::string& name) -> std::string {
-        try {
-          parse_format(name);
-          return {};
-        } catch (const Error& e) {
-          return e.what();
-        }
-      },
-      "FORMAT");
-}
 
 void add_formats_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("formats", "List the weight formats qlinear knows");

@@ -106,7 +106,9 @@ void add_quantize_command(CLI::App& app) {
       "kept. Rows whose length is not a multiple of the block size fall back to f16 in a GGUF file.\n"
       "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --rule '*.attn.*=q8_0'");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
-  cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")->required();
+  cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
+      ->required()
+      ->check(output_file_validator());
   cmd->add_option("-t,--type", o->type, "format of the quantized tensors")
       ->check(format_name_validator())
       ->capture_default_str();
