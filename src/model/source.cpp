@@ -12,6 +12,20 @@
 namespace qlinear::model {
 namespace {
 
+// A tensor's floats: viewed in place in the mapped file when it stores f32 aligned for float, else
+// the converted copy that read() returns.
+template <typename Read>
+FloatValues floats_of(bool stored_as_f32, std::span<const std::byte> bytes, Read&& read) {
+  FloatValues out;
+  if (stored_as_f32 && reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0) {
+    out.values = {reinterpret_cast<const float*>(bytes.data()), bytes.size() / sizeof(float)};
+  } else {
+    out.storage = read();
+    out.values = out.storage;
+  }
+  return out;
+}
+
 // safetensors dtypes that GGUF can hold byte for byte, and the ones kept as same-width signed bits.
 struct DtypeMapping {
   std::uint32_t ggml_type;
@@ -66,15 +80,7 @@ class SafetensorsSource final : public ModelSource {
 
   FloatValues read_floats(std::size_t index) const override {
     const auto& info = file_.tensors()[index];
-    const std::span<const std::byte> bytes = file_.tensor_data(info);
-    FloatValues out;
-    if (info.dtype == "F32" && reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0) {
-      out.values = {reinterpret_cast<const float*>(bytes.data()), bytes.size() / sizeof(float)};
-      return out;
-    }
-    out.storage = file_.read_f32(info.name);
-    out.values = out.storage;
-    return out;
+    return floats_of(info.dtype == "F32", file_.tensor_data(info), [&] { return file_.read_f32(info.name); });
   }
 
   std::span<const std::byte> raw_bytes(std::size_t index) const override {
@@ -125,19 +131,8 @@ class GgufSource final : public ModelSource {
 
   FloatValues read_floats(std::size_t index) const override {
     const GgufTensorInfo& info = file_.tensors()[infos_[index]];
-    FloatValues out;
-    if (tensors_[index].affine_format) {
-      out.storage = dequantize(read_affine(index));
-    } else {
-      const std::span<const std::byte> bytes = file_.tensor_data(info);
-      if (info.ggml_type == 0 && reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0) {
-        out.values = {reinterpret_cast<const float*>(bytes.data()), bytes.size() / sizeof(float)};
-        return out;
-      }
-      out.storage = file_.tensor_f32(info.name);
-    }
-    out.values = out.storage;
-    return out;
+    if (tensors_[index].affine_format) return floats_of(false, {}, [&] { return dequantize(read_affine(index)); });
+    return floats_of(info.ggml_type == 0, file_.tensor_data(info), [&] { return file_.tensor_f32(info.name); });
   }
 
   std::span<const std::byte> raw_bytes(std::size_t index) const override {
