@@ -60,16 +60,10 @@ TEST(Registry, GgmlTypeIdsAndBlockSizes) {
 TEST(Registry, ParsingIgnoresCaseAndUnknownNamesListTheValidOnes) {
   EXPECT_EQ(parse_format("Q4_0"), Format::q4_0);
   EXPECT_EQ(parse_format("BF16"), Format::bf16);
-  try {
-    parse_format("q3_0");
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::unknown_format);
-    const std::string message = e.what();
-    EXPECT_NE(message.find("'q3_0'"), std::string::npos) << message;
-    for (const FormatInfo& f : all_formats()) {
-      EXPECT_NE(message.find(std::string(f.name)), std::string::npos) << message;
-    }
+  const std::string message = error_message([] { parse_format("q3_0"); }, ErrorCode::unknown_format);
+  EXPECT_NE(message.find("'q3_0'"), std::string::npos) << message;
+  for (const FormatInfo& f : all_formats()) {
+    EXPECT_NE(message.find(std::string(f.name)), std::string::npos) << message;
   }
   EXPECT_THROW(parse_format(""), Error);
   EXPECT_THROW(format_info(static_cast<Format>(99)), Error);

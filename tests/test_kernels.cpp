@@ -313,13 +313,8 @@ TEST(KernelLevels, EveryLevelAgreesWithTheDequantizingReference) {
 TEST(KernelLevels, UnsupportedOrUnknownLevelsAreErrors) {
   EXPECT_EQ(parse_isa("scalar"), Isa::scalar);
   EXPECT_EQ(parse_isa("avx2"), Isa::avx2);
-  try {
-    parse_isa("avx3");
-    FAIL() << "an unknown level must be refused";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
-    EXPECT_NE(std::string(e.what()).find("valid: scalar, avx2"), std::string::npos) << e.what();
-  }
+  const std::string message = test::error_message([] { parse_isa("avx3"); }, ErrorCode::invalid_argument);
+  EXPECT_NE(message.find("valid: scalar, avx2"), std::string::npos) << message;
   if (best_isa() < Isa::avx2) {
     EXPECT_THROW(set_isa(Isa::avx2), Error);
   }
