@@ -12,7 +12,7 @@ namespace {
 
 struct Golden {
   std::uint32_t type = 0, rows = 0, per_row = 0, row_bytes = 0;
-  std::vector<float> input, dequantized;
+  std::vector<float> input, importance, dequantized;
   std::vector<std::byte> quantized;
 };
 
@@ -32,28 +32,44 @@ Golden load_golden(const std::string& name) {
   g.rows = u32_at(bytes, 12);
   g.per_row = u32_at(bytes, 16);
   g.row_bytes = u32_at(bytes, 20);
-  if (u32_at(bytes, 24) != 0) throw std::runtime_error(name + ": has an importance matrix");
+  const bool has_importance = u32_at(bytes, 24) != 0;
   const std::size_t n = std::size_t{g.rows} * g.per_row, q = std::size_t{g.rows} * g.row_bytes;
-  if (bytes.size() != 28 + 4 * n + q + 4 * n) throw std::runtime_error(name + ": wrong size");
+  const std::size_t m = has_importance ? g.per_row : 0;
+  if (bytes.size() != 28 + 4 * n + 4 * m + q + 4 * n) throw std::runtime_error(name + ": wrong size");
   g.input.resize(n);
+  g.importance.resize(m);
   g.quantized.resize(q);
   g.dequantized.resize(n);
-  std::memcpy(g.input.data(), bytes.data() + 28, 4 * n);
-  std::memcpy(g.quantized.data(), bytes.data() + 28 + 4 * n, q);
-  std::memcpy(g.dequantized.data(), bytes.data() + 28 + 4 * n + q, 4 * n);
+  std::size_t at = 28;
+  std::memcpy(g.input.data(), bytes.data() + at, 4 * n);
+  std::memcpy(g.importance.data(), bytes.data() + (at += 4 * n), 4 * m);
+  std::memcpy(g.quantized.data(), bytes.data() + (at += 4 * m), q);
+  std::memcpy(g.dequantized.data(), bytes.data() + at + q, 4 * n);
   return g;
 }
 
-class GoldenTest : public ::testing::TestWithParam<Format> {};
+// A format, and whether its golden file carries importance weights.
+struct GoldenCase {
+  Format format;
+  bool importance;
+  std::string file() const { return std::string(format_name(format)) + (importance ? ".imatrix" : ""); }
+};
+
+class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(GoldenTest, ReferenceRowFunctionsMatchGgmlRowByRow) {
-  const formats::FormatTraits& t = formats::traits(GetParam());
-  const Golden g = load_golden(std::string(t.info.name));
+  const formats::FormatTraits& t = formats::traits(GetParam().format);
+  const Golden g = load_golden(GetParam().file());
   ASSERT_EQ(static_cast<int>(g.type), t.info.ggml_type);
   ASSERT_EQ(g.row_bytes, g.per_row / t.info.block_size * t.info.block_bytes);
+  ASSERT_EQ(g.importance.empty(), !GetParam().importance);
   for (std::uint32_t r = 0; r < g.rows; ++r) {
     std::vector<std::byte> q(g.row_bytes);
-    t.quantize_row_ref(g.input.data() + r * g.per_row, q.data(), g.per_row);
+    if (GetParam().importance && t.quantize_row_weighted_ref) {
+      t.quantize_row_weighted_ref(g.input.data() + r * g.per_row, q.data(), g.per_row, g.importance.data());
+    } else {
+      t.quantize_row_ref(g.input.data() + r * g.per_row, q.data(), g.per_row);
+    }
     const std::byte* expected = g.quantized.data() + r * g.row_bytes;
     for (std::size_t i = 0; i < g.row_bytes; ++i) {
       ASSERT_EQ(q[i], expected[i]) << "row " << r << ", byte " << i;
@@ -69,8 +85,8 @@ TEST_P(GoldenTest, ReferenceRowFunctionsMatchGgmlRowByRow) {
 }
 
 TEST_P(GoldenTest, PublicApiReproducesEveryByteAndFloat) {
-  const Golden g = load_golden(std::string(format_name(GetParam())));
-  const QuantizedTensor q = quantize(g.input, g.rows, g.per_row, GetParam());
+  const Golden g = load_golden(GetParam().file());
+  const QuantizedTensor q = quantize(g.input, g.rows, g.per_row, GetParam().format, {.importance = g.importance});
   ASSERT_EQ(q.nbytes(), g.quantized.size());
   ASSERT_TRUE(std::equal(q.data().begin(), q.data().end(), g.quantized.begin()));
   const std::vector<float> d = dequantize(q);
@@ -79,14 +95,27 @@ TEST_P(GoldenTest, PublicApiReproducesEveryByteAndFloat) {
     ASSERT_EQ(std::bit_cast<std::uint32_t>(d[i]), std::bit_cast<std::uint32_t>(g.dequantized[i])) << i;
   }
   // The same bytes wrapped as already-quantized blocks dequantize the same way.
-  const QuantizedTensor wrapped = QuantizedTensor::from_blocks(GetParam(), g.rows, g.per_row, g.quantized);
+  const QuantizedTensor wrapped =
+      QuantizedTensor::from_blocks(GetParam().format, g.rows, g.per_row, g.quantized);
   EXPECT_EQ(dequantize(wrapped), d);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ggml, GoldenTest,
-                         ::testing::Values(Format::f16, Format::bf16, Format::q8_0, Format::q4_0,
-                                           Format::q4_1, Format::q5_0, Format::q5_1),
-                         [](const auto& p) { return std::string(format_name(p.param)); });
+std::vector<GoldenCase> golden_cases() {
+  std::vector<GoldenCase> cases;
+  for (Format f : {Format::f16, Format::bf16, Format::q8_0, Format::q4_0, Format::q4_1, Format::q5_0,
+                   Format::q5_1, Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K, Format::q6_K,
+                   Format::iq4_nl, Format::iq4_xs}) {
+    cases.push_back({f, false});
+    // ggml weights these formats' search by importance (f16, bf16 and q8_0 have no search).
+    if (formats::traits(f).quantize_row_weighted_ref) cases.push_back({f, true});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ggml, GoldenTest, ::testing::ValuesIn(golden_cases()),
+                         [](const auto& p) {
+                           return std::string(format_name(p.param.format)) + (p.param.importance ? "_imatrix" : "");
+                         });
 
 }  // namespace
 }  // namespace qlinear

@@ -1,5 +1,6 @@
 #pragma once
-// Weight formats: the ggml block formats (byte-identical to ggml) and qlinear's affine int8/int4.
+// Weight formats: the ggml block formats, K-quants and i-quants (byte-identical to ggml) and
+// qlinear's affine int8/int4.
 
 #include <cstddef>
 #include <span>
@@ -7,7 +8,12 @@
 
 namespace qlinear {
 
-enum class Format { f32, f16, bf16, q8_0, q8_1, q4_0, q4_1, q5_0, q5_1, /* affine: */ i8, i4 };
+enum class Format {
+  f32, f16, bf16, q8_0, q8_1, q4_0, q4_1, q5_0, q5_1,
+  /* K-quants: */ q2_K, q3_K, q4_K, q5_K, q6_K,
+  /* i-quants: */ iq4_nl, iq4_xs,
+  /* affine: */ i8, i4
+};
 
 // Facts about a format, from the one registry table.
 struct FormatInfo {

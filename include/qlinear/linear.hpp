@@ -22,6 +22,9 @@ class QuantizedLinear {
   static QuantizedLinear from_weights(std::span<const float> w, std::span<const float> bias,
                                       std::size_t out_features, std::size_t in_features, Format format,
                                       const AffineOptions& affine = {});
+  static QuantizedLinear from_weights(std::span<const float> w, std::span<const float> bias,
+                                      std::size_t out_features, std::size_t in_features, Format format,
+                                      const QuantizeOptions& options);
 
   // A layer around weights that are already quantized (e.g. read from a file).
   static QuantizedLinear from_quantized(QuantizedTensor weight, std::span<const float> bias);

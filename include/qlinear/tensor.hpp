@@ -77,10 +77,24 @@ class QuantizedTensor {
   std::vector<std::uint8_t> zero_points_;
 };
 
+// Everything quantize() can be told beyond the format.
+struct QuantizeOptions {
+  AffineOptions affine{};               // i8 / i4 only
+  // One weight >= 0 per input column (cols values), or empty: how much an error in that column
+  // costs, e.g. the mean x² of the column's activations (what llama.cpp's importance matrix holds).
+  // The formats ggml weights (q4_0, q4_1, q5_0, q5_1, the K-quants and i-quants) then search their
+  // scales as ggml does with these weights, byte for byte; the affine formats use them as the
+  // weights of their mse search; the others (f32, f16, bf16, q8_0, q8_1) do not depend on them.
+  std::span<const float> importance{};
+};
+
 // w is row-major [rows, cols]. Throws Error on an empty shape, a span shorter or longer than rows·cols,
-// NaN or Inf (naming the row and column), or affine options out of range.
+// NaN or Inf (naming the row and column), affine options out of range, or importance weights that are
+// not cols finite values >= 0.
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const AffineOptions& affine = {});
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                         const QuantizeOptions& options);
 
 std::vector<float> dequantize(const QuantizedTensor& q);  // [rows, cols]
 

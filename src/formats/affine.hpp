@@ -31,8 +31,11 @@ struct AffineParams {
 };
 
 // Chooses scale and zero point for the values x (any length, may be empty) by options.calibration.
-// Finite inputs always give a finite scale >= 0.
-AffineParams calibrate_affine(std::span<const float> x, AffineSpec spec, const AffineOptions& options);
+// Finite inputs always give a finite scale >= 0. `importance` is empty or holds one weight >= 0 per
+// column of the row that x is part of; x[i] is in column i % period (period = the row length for a
+// per-tensor x, x.size() for a group): Calibration::mse then minimizes Σ importance·error².
+AffineParams calibrate_affine(std::span<const float> x, AffineSpec spec, const AffineOptions& options,
+                              std::span<const float> importance = {}, std::size_t period = 0);
 
 // std::round(v) (halves away from zero) for v clamped to [-2^20, 2^20], a range far wider than any
 // level range, so clamping the result to the levels gives what rounding v itself would. Integer

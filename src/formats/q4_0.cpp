@@ -7,6 +7,8 @@
 #include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
+#include <qlinear/error.hpp>
+
 #include <algorithm>
 #include <cmath>
 
@@ -34,6 +36,10 @@ void dequantize_row_q4_0_ref(const block_q4_0* x, float* y, std::size_t n) {
       y[j + 16] = static_cast<float>((x[b].qs[j] >> 4) - 8) * d;
     }
   }
+}
+
+void quantize_row_q4_0_weighted_ref(const float*, block_q4_0*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "q4_0 weighted quantization is not implemented yet");  // placeholder
 }
 
 }  // namespace qlinear::formats

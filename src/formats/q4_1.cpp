@@ -5,6 +5,8 @@
 #include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
+#include <qlinear/error.hpp>
+
 #include <algorithm>
 
 namespace qlinear::formats {
@@ -33,6 +35,10 @@ void dequantize_row_q4_1_ref(const block_q4_1* x, float* y, std::size_t n) {
       y[j + 16] = static_cast<float>(x[b].qs[j] >> 4) * d + m;
     }
   }
+}
+
+void quantize_row_q4_1_weighted_ref(const float*, block_q4_1*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "q4_1 weighted quantization is not implemented yet");  // placeholder
 }
 
 }  // namespace qlinear::formats

@@ -6,6 +6,8 @@
 #include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
+#include <qlinear/error.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -43,6 +45,10 @@ void dequantize_row_q5_0_ref(const block_q5_0* x, float* y, std::size_t n) {
       y[j + 16] = static_cast<float>(hi - 16) * d;
     }
   }
+}
+
+void quantize_row_q5_0_weighted_ref(const float*, block_q5_0*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "q5_0 weighted quantization is not implemented yet");  // placeholder
 }
 
 }  // namespace qlinear::formats

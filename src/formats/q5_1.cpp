@@ -5,6 +5,8 @@
 #include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
 
+#include <qlinear/error.hpp>
+
 #include <algorithm>
 #include <cstring>
 
@@ -43,6 +45,10 @@ void dequantize_row_q5_1_ref(const block_q5_1* x, float* y, std::size_t n) {
       y[j + 16] = static_cast<float>(hi) * d + m;
     }
   }
+}
+
+void quantize_row_q5_1_weighted_ref(const float*, block_q5_1*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "q5_1 weighted quantization is not implemented yet");  // placeholder
 }
 
 }  // namespace qlinear::formats

@@ -72,12 +72,35 @@ void check_values(std::span<const float> w, std::size_t cols, Format format) {
   if (std::find(bad.begin(), bad.end(), 1) != bad.end()) report_unrepresentable(w, cols);
 }
 
+void check_importance(std::span<const float> importance, std::size_t cols) {
+  if (importance.empty()) return;
+  if (importance.size() != cols) {
+    throw Error(ErrorCode::size_mismatch, "importance has " + std::to_string(importance.size()) +
+                                              " values, expected one per column: " + std::to_string(cols));
+  }
+  for (std::size_t c = 0; c < cols; ++c) {
+    if (!std::isfinite(importance[c]) || importance[c] < 0.0f) {
+      throw Error(ErrorCode::invalid_argument, "importance of column " + std::to_string(c) + " is " +
+                                                   std::to_string(importance[c]) +
+                                                   "; it must be finite and >= 0");
+    }
+  }
+}
+
 // Rows in parallel, each checked (while it is in cache) and then quantized by `row_fn` (a fast
-// quantizer with the reference's bytes) or the reference.
+// quantizer with the reference's bytes) or the reference; with importance weights, by the format's
+// weighted quantizer. Padding columns get importance 0: their error costs nothing.
 void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t cols, std::byte* out,
                      std::size_t row_bytes, std::size_t padded_cols, const formats::FormatTraits& t,
-                     formats::QuantizeRowFn row_fn, formats::OutOfRangeFn check_fn) {
+                     std::span<const float> importance, formats::QuantizeRowFn row_fn,
+                     formats::OutOfRangeFn check_fn) {
   const formats::QuantizeRowFn fn = row_fn ? row_fn : t.quantize_row_ref;
+  const formats::QuantizeRowWeightedFn weighted_fn = importance.empty() ? nullptr : t.quantize_row_weighted_ref;
+  std::vector<float> padded_importance;
+  if (weighted_fn) {
+    padded_importance.assign(padded_cols, 0.0f);
+    std::copy(importance.begin(), importance.end(), padded_importance.begin());
+  }
   const formats::OutOfRangeFn check = check_fn ? check_fn : &formats::any_out_of_range_ref;
   const std::uint32_t limit = limit_bits(t.info.format);
   const std::size_t rows_per_task = std::max<std::size_t>(1, kChunk / padded_cols);
@@ -96,14 +119,18 @@ void quantize_blocks(std::span<const float> w, std::size_t rows, std::size_t col
         std::copy(src, src + cols, padded.begin());
         src = padded.data();
       }
-      fn(src, out + r * row_bytes, padded_cols);
+      if (weighted_fn) {
+        weighted_fn(src, out + r * row_bytes, padded_cols, padded_importance.data());
+      } else {
+        fn(src, out + r * row_bytes, padded_cols);
+      }
     }
   });
   if (std::find(bad.begin(), bad.end(), 1) != bad.end()) report_unrepresentable(w, cols);
 }
 
 QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std::size_t cols,
-                                Format format, const AffineOptions& options) {
+                                Format format, const AffineOptions& options, std::span<const float> importance) {
   std::byte* codes = nullptr;
   QuantizedTensor t = TensorBuilder::allocate(format, rows, cols, codes);
   const AffineLayout layout = affine_layout(options, rows, t.padded_cols());
@@ -111,15 +138,16 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
 
   std::vector<formats::AffineParams> params(layout.scale_count);
   if (options.granularity == Granularity::tensor) {
-    params[0] = formats::calibrate_affine(w, spec, options);
+    params[0] = formats::calibrate_affine(w, spec, options, importance, cols);
   } else {
     core::parallel_for(rows, [&](std::size_t r) {
       for (std::size_t g = 0; g < layout.groups_per_row; ++g) {
         // Only real weights calibrate a group: the row's zero padding must not shift percentiles.
         const std::size_t begin = std::min(cols, g * layout.group_size);
         const std::size_t end = std::min(cols, begin + layout.group_size);
-        params[r * layout.groups_per_row + g] =
-            formats::calibrate_affine(w.subspan(r * cols + begin, end - begin), spec, options);
+        params[r * layout.groups_per_row + g] = formats::calibrate_affine(
+            w.subspan(r * cols + begin, end - begin), spec, options,
+            importance.empty() ? importance : importance.subspan(begin, end - begin), end - begin);
       }
     });
   }
@@ -159,18 +187,20 @@ bool formats::any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t 
 }
 
 QuantizedTensor formats::quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols,
-                                       Format format, const AffineOptions& affine, QuantizeRowFn row_fn,
+                                       Format format, const QuantizeOptions& options, QuantizeRowFn row_fn,
                                        OutOfRangeFn check_fn) {
   const formats::FormatTraits& t = formats::traits(format);
   check_shape(w, rows, cols);
+  check_importance(options.importance, cols);
   if (t.info.affine) {
     check_values(w, cols, format);
-    return quantize_affine(w, rows, cols, format, affine);
+    return quantize_affine(w, rows, cols, format, options.affine, options.importance);
   }
   std::byte* storage = nullptr;
   // Every byte of every row is written below, so the storage need not be zeroed first.
   QuantizedTensor q = TensorBuilder::allocate(format, rows, cols, storage, /*zeroed=*/false);
-  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t, row_fn, check_fn);
+  quantize_blocks(w, rows, cols, storage, q.row_bytes(), q.padded_cols(), t, options.importance, row_fn,
+                  check_fn);
   return q;
 }
 

@@ -14,11 +14,14 @@ namespace qlinear::formats {
 // Row functions on whole blocks: n is a multiple of the block size.
 using QuantizeRowFn = void (*)(const float* x, void* blocks, std::size_t n);
 using DequantizeRowFn = void (*)(const void* blocks, float* y, std::size_t n);
+// With importance: one weight >= 0 per input of the row (n values).
+using QuantizeRowWeightedFn = void (*)(const float* x, void* blocks, std::size_t n, const float* importance);
 
 struct FormatTraits {
   FormatInfo info;
   QuantizeRowFn quantize_row_ref;      // null for the affine formats (they need their scales)
   DequantizeRowFn dequantize_row_ref;  // null for the affine formats
+  QuantizeRowWeightedFn quantize_row_weighted_ref;  // null where ggml ignores importance
   Format activation;                   // what the integer kernels quantize activations to
 };
 
@@ -31,8 +34,9 @@ bool any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t limit_bit
 
 // quantize() with the block rows checked by check_fn and quantized by row_fn (bytes identical to
 // the reference's); a null pointer means the reference. The kernels layer passes its fastest ones.
+// With importance weights, rows go to the format's weighted quantizer instead (row_fn is not used).
 QuantizedTensor quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
-                              const AffineOptions& affine, QuantizeRowFn row_fn, OutOfRangeFn check_fn);
+                              const QuantizeOptions& options, QuantizeRowFn row_fn, OutOfRangeFn check_fn);
 
 // Bytes that `cols` weights take once padded to the format's row alignment.
 std::size_t padded_row_bytes(const FormatInfo& info, std::size_t cols);

@@ -101,6 +101,13 @@ std::uint32_t llama_file_type_for(Format dominant) {
     case Format::q5_0: return 8;
     case Format::q5_1: return 9;
     case Format::bf16: return 32;
+    case Format::q2_K: return 10;    // LLAMA_FTYPE_MOSTLY_Q2_K
+    case Format::q3_K: return 12;    // Q3_K_M, what llama-quantize's "Q3_K" means
+    case Format::q4_K: return 15;    // Q4_K_M, likewise "Q4_K"
+    case Format::q5_K: return 17;    // Q5_K_M, likewise "Q5_K"
+    case Format::q6_K: return 18;
+    case Format::iq4_nl: return 25;
+    case Format::iq4_xs: return 30;
     case Format::q8_1:
     case Format::i8:
     case Format::i4:

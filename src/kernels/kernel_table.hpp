@@ -17,7 +17,7 @@
 
 namespace qlinear::kernels {
 
-inline constexpr std::size_t kFormatCount = 11;
+inline constexpr std::size_t kFormatCount = 18;
 inline constexpr std::size_t kIntPanelRows = 8;
 inline constexpr std::size_t kFloatPanelRows = 16;
 

@@ -9,10 +9,15 @@
 namespace qlinear {
 
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
-                         const AffineOptions& affine) {
+                         const QuantizeOptions& options) {
   const kernels::KernelTable& k = kernels::active_kernels();
   const formats::QuantizeRowFn row_fn = k.quantize_row[static_cast<std::size_t>(formats::traits(format).info.format)];
-  return formats::quantize_with(w, rows, cols, format, affine, row_fn, k.any_out_of_range);
+  return formats::quantize_with(w, rows, cols, format, options, row_fn, k.any_out_of_range);
+}
+
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                         const AffineOptions& affine) {
+  return quantize(w, rows, cols, format, QuantizeOptions{.affine = affine});
 }
 
 }  // namespace qlinear

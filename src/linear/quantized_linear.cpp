@@ -49,7 +49,14 @@ QuantizedLinear QuantizedLinear::from_weights(std::span<const float> w, std::spa
                                               std::size_t out_features, std::size_t in_features,
                                               Format format, const AffineOptions& affine) {
   check_bias(bias, out_features);
-  return from_quantized(quantize(w, out_features, in_features, format, affine), bias);
+  return from_weights(w, bias, out_features, in_features, format, QuantizeOptions{.affine = affine});
+}
+
+QuantizedLinear QuantizedLinear::from_weights(std::span<const float> w, std::span<const float> bias,
+                                              std::size_t out_features, std::size_t in_features,
+                                              Format format, const QuantizeOptions& options) {
+  check_bias(bias, out_features);
+  return from_quantized(quantize(w, out_features, in_features, format, options), bias);
 }
 
 QuantizedLinear QuantizedLinear::from_quantized(QuantizedTensor weight, std::span<const float> bias) {

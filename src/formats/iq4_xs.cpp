@@ -1,0 +1,19 @@
+// iq4_xs: not yet implemented (placeholder on the development branch).
+
+#include "formats/reference.hpp"
+
+#include <qlinear/error.hpp>
+
+namespace qlinear::formats {
+
+void quantize_row_iq4_xs_ref(const float*, block_iq4_xs*, std::size_t) {
+  throw Error(ErrorCode::unsupported, "iq4_xs quantization is not implemented yet");
+}
+void quantize_row_iq4_xs_weighted_ref(const float*, block_iq4_xs*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "iq4_xs quantization is not implemented yet");
+}
+void dequantize_row_iq4_xs_ref(const block_iq4_xs*, float*, std::size_t) {
+  throw Error(ErrorCode::unsupported, "iq4_xs dequantization is not implemented yet");
+}
+
+}  // namespace qlinear::formats

@@ -1,0 +1,19 @@
+// q4_K: not yet implemented (placeholder on the development branch).
+
+#include "formats/reference.hpp"
+
+#include <qlinear/error.hpp>
+
+namespace qlinear::formats {
+
+void quantize_row_q4_K_ref(const float*, block_q4_K*, std::size_t) {
+  throw Error(ErrorCode::unsupported, "q4_K quantization is not implemented yet");
+}
+void quantize_row_q4_K_weighted_ref(const float*, block_q4_K*, std::size_t, const float*) {
+  throw Error(ErrorCode::unsupported, "q4_K quantization is not implemented yet");
+}
+void dequantize_row_q4_K_ref(const block_q4_K*, float*, std::size_t) {
+  throw Error(ErrorCode::unsupported, "q4_K dequantization is not implemented yet");
+}
+
+}  // namespace qlinear::formats
