@@ -64,22 +64,22 @@ TEST_P(GoldenTest, ReferenceRowFunctionsMatchGgmlRowByRow) {
   ASSERT_EQ(g.row_bytes, g.per_row / t.info.block_size * t.info.block_bytes);
   ASSERT_EQ(g.importance.empty(), !GetParam().importance);
   for (std::uint32_t r = 0; r < g.rows; ++r) {
-    std::vector<std::byte> q(g.row_bytes);
-    if (GetParam().importance && t.quantize_row_weighted_ref) {
-      t.quantize_row_weighted_ref(g.input.data() + r * g.per_row, q.data(), g.per_row, g.importance.data());
-    } else {
-      t.quantize_row_ref(g.input.data() + r * g.per_row, q.data(), g.per_row);
-    }
     const std::byte* expected = g.quantized.data() + r * g.row_bytes;
-    for (std::size_t i = 0; i < g.row_bytes; ++i) {
-      ASSERT_EQ(q[i], expected[i]) << "row " << r << ", byte " << i;
-    }
     std::vector<float> d(g.per_row);
     t.dequantize_row_ref(expected, d.data(), g.per_row);
     for (std::size_t i = 0; i < g.per_row; ++i) {
       ASSERT_EQ(std::bit_cast<std::uint32_t>(d[i]),
                 std::bit_cast<std::uint32_t>(g.dequantized[r * g.per_row + i]))
           << "row " << r << ", element " << i << ": " << d[i] << " vs " << g.dequantized[r * g.per_row + i];
+    }
+    std::vector<std::byte> q(g.row_bytes);
+    if (GetParam().importance && t.quantize_row_weighted_ref) {
+      t.quantize_row_weighted_ref(g.input.data() + r * g.per_row, q.data(), g.per_row, g.importance.data());
+    } else {
+      t.quantize_row_ref(g.input.data() + r * g.per_row, q.data(), g.per_row);
+    }
+    for (std::size_t i = 0; i < g.row_bytes; ++i) {
+      ASSERT_EQ(q[i], expected[i]) << "row " << r << ", byte " << i;
     }
   }
 }

@@ -1,0 +1,35 @@
+#pragma once
+// How the K-quants pack their sub-block scales (and mins) into 12 bytes.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace qlinear::formats {
+
+// q4_K and q5_K: eight 6-bit scales and eight 6-bit mins. Sub-blocks 0-3 keep scale and min in the
+// low 6 bits of bytes j and j+4; sub-blocks 4-7 keep their low 4 bits in byte j+4 (scale low nibble,
+// min high nibble) and their high 2 bits in the top bits of bytes j-4 (scale) and j (min).
+struct ScaleMin {
+  int scale, min;
+};
+
+inline ScaleMin k_scale_min(const std::uint8_t* q, int j) noexcept {
+  if (j < 4) return {q[j] & 63, q[j + 4] & 63};
+  return {(q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)};
+}
+
+// q3_K: sixteen 6-bit scales (stored biased by 32): the low 4 bits of scale j in byte j % 8 (low
+// nibble for j < 8, high nibble for j >= 8), the high 2 bits of scale j in byte 8 + j % 4 at bit
+// 2·(j / 4).
+inline std::array<std::int8_t, 16> unpack_q3_K_scales(const std::uint8_t* packed) noexcept {
+  std::array<std::int8_t, 16> out{};
+  for (int j = 0; j < 16; ++j) {
+    const int low = (packed[j % 8] >> (j < 8 ? 0 : 4)) & 0x0f;
+    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+    out[j] = static_cast<std::int8_t>(low | (high << 4));
+  }
+  return out;
+}
+
+}  // namespace qlinear::formats
