@@ -19,6 +19,21 @@ inline ScaleMin k_scale_min(const std::uint8_t* q, int j) noexcept {
   return {(q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)};
 }
 
+// The inverse of k_scale_min for codes in [0, 63]: writes the 12 bytes from eight scales and eight
+// mins. Codes above 63 (which ggml's quantizers never produce for real inputs) spill into the
+// neighbouring bits exactly as ggml's packing lets them, so that even those give ggml's bytes.
+inline void pack_k_scale_min(std::uint8_t* q, const std::uint8_t* scales, const std::uint8_t* mins) noexcept {
+  for (int j = 0; j < 4; ++j) {
+    q[j] = scales[j];
+    q[j + 4] = mins[j];
+  }
+  for (int j = 4; j < 8; ++j) {
+    q[j + 4] = static_cast<std::uint8_t>((scales[j] & 0x0f) | ((mins[j] & 0x0f) << 4));
+    q[j - 4] = static_cast<std::uint8_t>(q[j - 4] | ((scales[j] >> 4) << 6));
+    q[j] = static_cast<std::uint8_t>(q[j] | ((mins[j] >> 4) << 6));
+  }
+}
+
 // q3_K: sixteen 6-bit scales (stored biased by 32): the low 4 bits of scale j in byte j % 8 (low
 // nibble for j < 8, high nibble for j >= 8), the high 2 bits of scale j in byte 8 + j % 4 at bit
 // 2·(j / 4).

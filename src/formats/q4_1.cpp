@@ -4,10 +4,13 @@
 #include "core/half.hpp"
 #include "formats/block_stats.hpp"
 #include "formats/reference.hpp"
+#include "formats/search_scale_min.hpp"
 
 #include <qlinear/error.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 namespace qlinear::formats {
 
@@ -37,8 +40,24 @@ void dequantize_row_q4_1_ref(const block_q4_1* x, float* y, std::size_t n) {
   }
 }
 
-void quantize_row_q4_1_weighted_ref(const float*, block_q4_1*, std::size_t, const float*) {
-  throw Error(ErrorCode::unsupported, "q4_1 weighted quantization is not implemented yet");  // placeholder
+// ggml's importance path: per block, the squared-error scale-and-min search (search_scale_min.hpp,
+// trials (15 − 0.9 + 0.05·k)/range, k = 0..36) with weights importance_j·sqrt(σ² + x_j²), σ² the
+// mean square of the whole row. Unlike the plain rule, the min may sit below the block's smallest
+// weight and the scale away from range / 15 when that lowers the weighted error.
+void quantize_row_q4_1_weighted_ref(const float* x, block_q4_1* y, std::size_t n, const float* importance) {
+  float sum_x2 = 0;
+  for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / static_cast<float>(n);
+  float weights[kBlock32];
+  std::uint8_t codes[kBlock32];
+  for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32, importance += kBlock32) {
+    for (std::size_t j = 0; j < kBlock32; ++j) weights[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
+    const ScaleMinFit fit = search_scale_and_min(x, weights, static_cast<int>(kBlock32), 15, codes,
+                                                 {-0.9f, 0.05f, 36}, FitError::squared);
+    y[b].d = core::fp32_to_fp16(fit.scale);
+    y[b].m = core::fp32_to_fp16(-fit.min);
+    for (std::size_t j = 0; j < 16; ++j) y[b].qs[j] = static_cast<std::uint8_t>(codes[j] | (codes[j + 16] << 4));
+  }
 }
 
 }  // namespace qlinear::formats

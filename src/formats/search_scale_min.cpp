@@ -1,0 +1,242 @@
+// The scale-and-min searches of the K-quants. Every expression keeps ggml's operand order and types
+// (codes are converted to float where ggml multiplies a float by an integer), since a single
+// different rounding can flip a comparison and change the stored bytes.
+
+#include "formats/search_scale_min.hpp"
+
+#include "core/half.hpp"
+#include "formats/kquant_scales.hpp"
+#include "formats/nearest_int.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace qlinear::formats {
+
+namespace {
+
+// The error of one weight under the fit, before its importance multiplies it.
+inline float fit_error(float diff, FitError error) noexcept {
+  return error == FitError::absolute ? std::fabs(diff) : diff * diff;
+}
+
+inline int clamp_code(int l, int nmax) noexcept { return std::max(0, std::min(nmax, l)); }
+
+}  // namespace
+
+ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, int nmax, std::uint8_t* codes,
+                                 ScaleTrials trials, FitError error) {
+  float lo = x[0], hi = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < lo) lo = x[i];
+    if (x[i] > hi) hi = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  // The offset only ever shifts values up: a group of positive weights is fitted from 0.
+  if (lo > 0) lo = 0;
+  if (hi == lo) {
+    std::memset(codes, 0, static_cast<std::size_t>(n));
+    return {0.0f, -lo};
+  }
+  const float fnmax = static_cast<float>(nmax);
+  float iscale = fnmax / (hi - lo);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    codes[i] = static_cast<std::uint8_t>(clamp_code(nearest_int(iscale * (x[i] - lo)), nmax));
+    const float diff = scale * static_cast<float>(codes[i]) + lo - x[i];
+    best_error += weights[i] * fit_error(diff, error);
+  }
+  if (trials.steps < 1) return {scale, -lo};
+
+  std::uint8_t trial[kMaxScaleMinGroup];
+  for (int step = 0; step <= trials.steps; ++step) {
+    iscale = (trials.first + trials.step * static_cast<float>(step) + fnmax) / (hi - lo);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = clamp_code(nearest_int(iscale * (x[i] - lo)), nmax);
+      trial[i] = static_cast<std::uint8_t>(l);
+      const float w = weights[i], fl = static_cast<float>(l);
+      sum_l += w * fl;
+      sum_l2 += w * fl * fl;
+      sum_xl += w * fl * x[i];
+    }
+    // Weighted least squares of x on the codes: x ≈ this_scale·l + this_min.
+    const float det = sum_w * sum_l2 - sum_l * sum_l;
+    if (!(det > 0)) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+    if (this_min > 0) {  // the offset may not be positive: refit the scale alone
+      this_min = 0;
+      this_scale = sum_xl / sum_l2;
+    }
+    float cur_error = 0;
+    for (int i = 0; i < n; ++i) {
+      const float diff = this_scale * static_cast<float>(trial[i]) + this_min - x[i];
+      cur_error += weights[i] * fit_error(diff, error);
+    }
+    if (cur_error < best_error) {
+      std::memcpy(codes, trial, static_cast<std::size_t>(n));
+      best_error = cur_error;
+      scale = this_scale;
+      lo = this_min;
+    }
+  }
+  return {scale, -lo};
+}
+
+float search_scale_of_positive_values(const float* v, const float* weights, int n, int nmax, std::uint8_t* codes) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = std::max(max, v[i]);
+  if (max < 1e-15f) {  // all zero (ggml's GROUP_MAX_EPS)
+    std::memset(codes, 0, static_cast<std::size_t>(n));
+    return 0.0f;
+  }
+  const float fnmax = static_cast<float>(nmax);
+  float iscale = fnmax / max;
+  // Codes are bytes as in ggml: a negative value (never expected) wraps the same way there.
+  for (int i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>(nearest_int(iscale * v[i]));
+  const float scale = 1 / iscale;
+  float best_mse = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = v[i] - scale * static_cast<float>(codes[i]);
+    best_mse += weights[i] * diff * diff;
+  }
+  for (int k = -4; k <= 4; ++k) {
+    if (k == 0) continue;
+    const float iscale_k = (0.1f * static_cast<float>(k) + fnmax) / max;
+    const float scale_k = 1 / iscale_k;
+    float mse = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::min(nmax, nearest_int(iscale_k * v[i]));
+      const float diff = v[i] - scale_k * static_cast<float>(l);
+      mse += weights[i] * diff * diff;
+    }
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_k;
+    }
+  }
+  float sum_lx = 0, sum_l2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::min(nmax, nearest_int(iscale * v[i]));
+    codes[i] = static_cast<std::uint8_t>(l);
+    const float w = weights[i], fl = static_cast<float>(l);
+    sum_lx += w * v[i] * fl;
+    sum_l2 += w * fl * fl;
+  }
+  // Move one code at a time to the best value for the current least-squares scale, keeping the move
+  // when it raises (Σ w·v·l)² / Σ w·l², i.e. lowers the error of the least-squares fit.
+  for (int pass = 0; pass < 5; ++pass) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = weights[i], fc = static_cast<float>(codes[i]);
+      float slx = sum_lx - w * v[i] * fc;
+      float sl2 = sum_l2 - w * fc * fc;
+      if (slx > 0 && sl2 > 0) {
+        const int l = std::min(nmax, nearest_int(v[i] * sl2 / slx));
+        if (l != codes[i]) {
+          const float fl = static_cast<float>(l);
+          slx += w * v[i] * fl;
+          sl2 += w * fl * fl;
+          if (slx * slx * sum_l2 > sum_lx * sum_lx * sl2) {
+            codes[i] = static_cast<std::uint8_t>(l);
+            sum_lx = slx;
+            sum_l2 = sl2;
+            ++changed;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
+}
+
+namespace {
+
+// Round every weight of the super-block again with the stored (fp16, 6-bit) scale and min, so that
+// the codes match what dequantization will multiply. A sub-block whose scale is 0 keeps the codes
+// of its search.
+void requantize_with_stored_scales(const float* x, int nmax, ScaleMinSuperBlock& out) {
+  const float d_all = core::fp16_to_fp32(out.d), dmin_all = core::fp16_to_fp32(out.dmin);
+  for (int j = 0; j < 8; ++j) {
+    const ScaleMin sm = k_scale_min(out.scales, j);
+    const float d = d_all * static_cast<float>(sm.scale);
+    if (d == 0.0f) continue;
+    const float dm = dmin_all * static_cast<float>(sm.min);
+    for (int i = 0; i < 32; ++i) {
+      out.codes[32 * j + i] = static_cast<std::uint8_t>(clamp_code(nearest_int((x[32 * j + i] + dm) / d), nmax));
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_scale_min_super_block(const float* x, int nmax, ScaleTrials trials, ScaleMinSuperBlock& out) {
+  float scales[8], mins[8], weights[32];
+  float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
+  for (int j = 0; j < 8; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0;
+    for (int i = 0; i < 32; ++i) sum_x2 += xs[i] * xs[i];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int i = 0; i < 32; ++i) weights[i] = av_x + std::fabs(xs[i]);
+    const ScaleMinFit fit = search_scale_and_min(xs, weights, 32, nmax, out.codes + 32 * j, trials, FitError::squared);
+    scales[j] = fit.scale;
+    mins[j] = fit.min;
+    if (fit.scale > max_scale) max_scale = fit.scale;
+    if (fit.min > max_min) max_min = fit.min;
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  std::uint8_t ls[8], lm[8];
+  for (int j = 0; j < 8; ++j) {
+    // ggml narrows to a byte before clamping to 63; kept so that every input gives its bytes.
+    ls[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_scale * scales[j])));
+    lm[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_min * mins[j])));
+  }
+  pack_k_scale_min(out.scales, ls, lm);
+  out.d = core::fp32_to_fp16(max_scale / 63.f);
+  out.dmin = core::fp32_to_fp16(max_min / 63.f);
+  requantize_with_stored_scales(x, nmax, out);
+}
+
+void quantize_scale_min_super_block_weighted(const float* x, const float* importance, int nmax, bool clamp_codes,
+                                             ScaleMinSuperBlock& out) {
+  constexpr ScaleTrials kTrials{-0.9f, 0.05f, 36};
+  float sum_x2 = 0;
+  for (int i = 0; i < 256; ++i) sum_x2 += x[i] * x[i];
+  const float sigma2 = 2 * sum_x2 / 256;
+  float scales[8], mins[8], sub_block_weight[8], weights[32];
+  for (int j = 0; j < 8; ++j) {
+    const float* xs = x + 32 * j;
+    for (int i = 0; i < 32; ++i) weights[i] = importance[32 * j + i] * std::sqrt(sigma2 + xs[i] * xs[i]);
+    float sum_w = 0;
+    for (int i = 0; i < 32; ++i) sum_w += weights[i];
+    sub_block_weight[j] = sum_w;
+    const ScaleMinFit fit = search_scale_and_min(xs, weights, 32, nmax, out.codes + 32 * j, kTrials, FitError::squared);
+    scales[j] = fit.scale;
+    mins[j] = fit.min;
+  }
+  std::uint8_t ls[8], lm[8];
+  const float d = search_scale_of_positive_values(scales, sub_block_weight, 8, 63, ls);
+  const float dmin = search_scale_of_positive_values(mins, sub_block_weight, 8, 63, lm);
+  if (clamp_codes) {
+    for (int j = 0; j < 8; ++j) {
+      ls[j] = std::min<std::uint8_t>(63, ls[j]);
+      lm[j] = std::min<std::uint8_t>(63, lm[j]);
+    }
+  }
+  pack_k_scale_min(out.scales, ls, lm);
+  out.d = core::fp32_to_fp16(d);
+  out.dmin = core::fp32_to_fp16(dmin);
+  requantize_with_stored_scales(x, nmax, out);
+}
+
+}  // namespace qlinear::formats
