@@ -216,6 +216,74 @@ TEST(RoundTrip, MoreBitsGiveLessErrorOnRealWeights) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Importance weights (the byte-exact choices are in test_golden.cpp; these check what they mean)
+
+const std::vector<Format> kImportanceFormats = {Format::q4_1, Format::q5_1, Format::q2_K, Format::q4_K,
+                                                Format::q5_K};
+
+// Columns without importance (zeros in places, a whole 32-column block, or everywhere) still give
+// finite scales and finite dequantized weights.
+TEST(Importance, ZeroImportanceColumnsGiveFiniteOutput) {
+  constexpr std::size_t rows = 6, cols = 512;
+  std::vector<float> w = test::gaussian(rows * cols, 17);
+  std::fill(w.begin() + 2 * cols, w.begin() + 3 * cols, 0.0f);      // a zero row
+  std::fill(w.begin() + 3 * cols, w.begin() + 4 * cols, -0.25f);    // a constant row
+  std::vector<float> sparse(cols, 1.0f), none(cols, 0.0f);
+  for (std::size_t c = 0; c < cols; c += 3) sparse[c] = 0.0f;
+  std::fill(sparse.begin() + 64, sparse.begin() + 96, 0.0f);
+  std::fill(sparse.begin() + 256, sparse.end(), 0.0f);              // a whole super-block
+  for (Format f : kImportanceFormats) {
+    for (const auto* importance : {&sparse, &none}) {
+      SCOPED_TRACE(std::string(format_name(f)) + (importance == &none ? " all zero" : " sparse"));
+      const QuantizedTensor q = quantize(w, rows, cols, f, {.importance = *importance});
+      const std::vector<float> d = dequantize(q);
+      ASSERT_EQ(d.size(), w.size());
+      for (std::size_t i = 0; i < d.size(); ++i) ASSERT_TRUE(std::isfinite(d[i])) << i;
+      // The zero row has nothing to fit: whatever the importance, it comes back as zeros.
+      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(d[2 * cols + c], 0.0f) << c;
+    }
+  }
+}
+
+// Uniform importance says nothing about the columns, so its value must not matter: scaling it by a
+// power of two scales every weighted sum exactly and must leave every choice, and so every byte, as is.
+TEST(Importance, ScalingUniformImportanceByAPowerOfTwoKeepsTheBytes) {
+  constexpr std::size_t rows = 8, cols = 512;
+  const std::vector<float> w = test::gaussian(rows * cols, 23);
+  for (Format f : kImportanceFormats) {
+    SCOPED_TRACE(format_name(f));
+    const QuantizedTensor one = quantize(w, rows, cols, f, {.importance = std::vector<float>(cols, 1.0f)});
+    for (float c : {4.0f, 0.125f}) {
+      const QuantizedTensor scaled = quantize(w, rows, cols, f, {.importance = std::vector<float>(cols, c)});
+      ASSERT_TRUE(std::equal(one.data().begin(), one.data().end(), scaled.data().begin(), scaled.data().end()))
+          << "importance " << c;
+    }
+  }
+}
+
+// Importance concentrated on one column must buy that column accuracy: summed over many rows, its
+// squared error (in double) is below what uniform importance gives.
+TEST(Importance, ConcentratedImportanceReproducesThatColumnBetter) {
+  constexpr std::size_t rows = 64, cols = 256, column = 77;
+  const std::vector<float> w = test::gaussian(rows * cols, 31);
+  std::vector<float> uniform(cols, 1.0f), focused(cols, 1.0f);
+  focused[column] = 1e4f;
+  auto column_error = [&](Format f, const std::vector<float>& importance) {
+    const std::vector<float> d = dequantize(quantize(w, rows, cols, f, {.importance = importance}));
+    double e2 = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double e = static_cast<double>(w[r * cols + column]) - d[r * cols + column];
+      e2 += e * e;
+    }
+    return e2;
+  };
+  for (Format f : kImportanceFormats) {
+    SCOPED_TRACE(format_name(f));
+    EXPECT_LT(column_error(f, focused), column_error(f, uniform));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Size accounting and measure()
 
 TEST(Sizes, EveryStoredByteIsCounted) {
