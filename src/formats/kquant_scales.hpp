@@ -47,4 +47,14 @@ inline std::array<std::int8_t, 16> unpack_q3_K_scales(const std::uint8_t* packed
   return out;
 }
 
+// The inverse of unpack_q3_K_scales: `biased` holds the sixteen scales + 32, each in [0, 63].
+inline void pack_q3_K_scales(const std::int8_t* biased, std::uint8_t* packed) noexcept {
+  std::memset(packed, 0, 12);
+  for (int j = 0; j < 16; ++j) {
+    const int s = biased[j];
+    packed[j % 8] |= static_cast<std::uint8_t>((s & 0x0f) << (j < 8 ? 0 : 4));
+    packed[8 + j % 4] |= static_cast<std::uint8_t>((s >> 4) << (2 * (j / 4)));
+  }
+}
+
 }  // namespace qlinear::formats

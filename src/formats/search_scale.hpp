@@ -1,0 +1,32 @@
+#pragma once
+// Searches for one signed scale per group, as ggml's K-quants (q3_K, q6_K) and the importance paths
+// of q4_0 and q5_0 choose it: levels l in [−nmax, nmax − 1], stored as l + nmax, and w ≈ s·l.
+// The scale's sign follows the group's value of largest magnitude, which is mapped to −nmax, so that
+// the asymmetric level range spends its extra level on that value's side.
+//
+// Byte-identical results need ggml's float operations in ggml's order: every sum below accumulates
+// in float, left to right, with products grouped as written (the library builds with
+// -ffp-contract=off, so none of them fuses).
+
+#include <cstdint>
+
+namespace qlinear::formats {
+
+// A group whose largest magnitude is below this is treated as all zero (scale 0, levels 0).
+inline constexpr float kNegligibleGroupMax = 1e-15f;
+
+// Chooses the scale s and the levels of n values minimizing the weighted squared error
+// Σ w_i·(x_i − s·l_i)². For fixed levels the best s is Σw·x·l / Σw·l², which lowers the error by
+// (Σw·x·l)² / Σw·l²; the search rounds x with 19 candidate inverse scales −(nmax + k/10)/max,
+// k = −9…9, and keeps the levels whose reduction is largest (the first on ties, k = 0 first).
+// `weights` may be null: the weights are then x_i², which favours the large values.
+// Writes levels[i] = l_i + nmax and returns s (0 and all levels 0 for a negligible group).
+float search_signed_scale(const float* x, int n, int nmax, const float* weights, std::int8_t* levels) noexcept;
+
+// q3_K's search: starts from the levels of −nmax/max, then moves single levels, a value at a time,
+// to the level that fits the scale of all the others best, accepting a move only when it raises
+// (Σw·x·l)² / Σw·l² (weights x_i²), for at most five passes or until a pass changes nothing.
+// Writes levels[i] = l_i + nmax and returns Σw·x·l / Σw·l² (0 for a negligible group).
+float refine_signed_scale_per_value(const float* x, int n, int nmax, std::int8_t* levels) noexcept;
+
+}  // namespace qlinear::formats
