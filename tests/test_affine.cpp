@@ -1,5 +1,5 @@
-// Affine int8/int4: error bounds from the scale, the stored layout, calibration choices, degenerate
-// rows, and option errors.
+// Affine int8/int4: error bounds from the scale, the stored layout, calibration choices, importance
+// weights in the mse search, degenerate rows, and option errors.
 
 #include "formats/affine.hpp"
 #include "test_support.hpp"
@@ -271,6 +271,121 @@ TEST(AffineCalibration, MseGroupErrorIsTheSearchMinimumOverItsGrid) {
             << "bits " << spec.bits << ", symmetric " << spec.symmetric << ", seed " << seed << ", factor " << f;
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Importance weights: Calibration::mse minimizes Σ importance·error² instead of Σ error².
+
+QuantizedTensor quantize_with_importance(const std::vector<float>& w, std::size_t rows, std::size_t cols,
+                                         Format f, const AffineOptions& o, const std::vector<float>& importance) {
+  QuantizeOptions q;
+  q.affine = o;
+  q.importance = importance;
+  return quantize(w, rows, cols, f, q);
+}
+
+// Σ importance[c]·(w − ŵ)² over each scale's weights (a row, a group, or the whole tensor), in double.
+std::vector<double> weighted_errors(const std::vector<float>& w, const QuantizedTensor& q,
+                                    const std::vector<float>& importance) {
+  const auto d = dequantize(q);
+  const AffineOptions& o = q.affine_options();
+  std::vector<double> e(q.scales().size(), 0.0);
+  for (std::size_t r = 0; r < q.rows(); ++r) {
+    for (std::size_t c = 0; c < q.cols(); ++c) {
+      const std::size_t s = o.granularity == G::tensor ? 0 : r * q.groups_per_row() + c / q.group_size();
+      const double err = static_cast<double>(w[r * q.cols() + c]) - d[r * q.cols() + c];
+      e[s] += static_cast<double>(importance[c]) * (err * err);
+    }
+  }
+  return e;
+}
+
+// Heavy-tailed rows whose few important columns hold the outliers: the unweighted search clips
+// them, the weighted one must not when that costs more weighted error.
+TEST(AffineImportance, MseNeverLosesToTheUnweightedChoiceOnTheWeightedError) {
+  const std::size_t rows = 12, cols = 160;
+  auto w = test::gaussian(rows * cols, 31);
+  std::vector<float> importance(cols, 0.01f);
+  for (std::size_t c : {5u, 38u, 71u, 100u, 133u}) {
+    importance[c] = 1000.0f;
+    for (std::size_t r = 0; r < rows; ++r) w[r * cols + c] *= 5;
+  }
+  for (std::size_t i = 0; i < w.size(); i += 23) w[i] *= 4;  // tails elsewhere too
+  // The search sums the same terms in double; summing them in another order may differ by
+  // n·2^-53 relative (n <= rows·cols terms), far below any real difference.
+  const double slack = static_cast<double>(rows * cols) * std::ldexp(1.0, -52);
+  for (Format f : {Format::i8, Format::i4}) {
+    for (bool sym : {true, false}) {
+      for (const AffineOptions& o : {options(sym, G::channel, 0, C::mse), options(sym, G::group, 32, C::mse),
+                                     options(sym, G::group, 48, C::mse), options(sym, G::tensor, 0, C::mse)}) {
+        const std::string what = std::string(format_name(f)) + (sym ? " sym" : " asym") + " granularity " +
+                                 std::to_string(static_cast<int>(o.granularity)) + " group " +
+                                 std::to_string(o.group_size);
+        const auto plain = weighted_errors(w, quantize(w, rows, cols, f, o), importance);
+        const auto weighted =
+            weighted_errors(w, quantize_with_importance(w, rows, cols, f, o, importance), importance);
+        ASSERT_EQ(plain.size(), weighted.size());
+        bool better_somewhere = false;
+        for (std::size_t s = 0; s < plain.size(); ++s) {
+          ASSERT_LE(weighted[s], plain[s] * (1 + slack)) << what << ", scale " << s;
+          better_somewhere |= weighted[s] < plain[s] * 0.99;
+        }
+        // The weights take effect: some scale does better on the weighted error, except for one i8
+        // scale over the whole tensor, whose unweighted choice is already the weighted one.
+        if (f == Format::i8 && o.granularity == G::tensor) {
+          EXPECT_EQ(weighted, plain) << what;
+        } else {
+          EXPECT_TRUE(better_somewhere) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(AffineImportance, MinmaxAndPercentileIgnoreIt) {
+  const std::size_t rows = 5, cols = 100;
+  const auto w = test::gaussian(rows * cols, 17);
+  std::vector<float> importance(cols, 0.0f);
+  importance[3] = 7.0f, importance[64] = 1e6f;
+  for (Format f : {Format::i8, Format::i4}) {
+    for (bool sym : {true, false}) {
+      for (const AffineOptions& o : {options(sym, G::channel), options(sym, G::group, 32), options(sym, G::tensor),
+                                     options(sym, G::group, 32, C::percentile, 99.0)}) {
+        const auto a = quantize(w, rows, cols, f, o);
+        const auto b = quantize_with_importance(w, rows, cols, f, o, importance);
+        EXPECT_TRUE(std::equal(a.data().begin(), a.data().end(), b.data().begin(), b.data().end()));
+        EXPECT_TRUE(std::equal(a.scales().begin(), a.scales().end(), b.scales().begin(), b.scales().end()));
+        EXPECT_TRUE(std::equal(a.zero_points().begin(), a.zero_points().end(), b.zero_points().begin(),
+                               b.zero_points().end()));
+      }
+    }
+  }
+}
+
+TEST(AffineImportance, BadImportanceIsAnErrorNamingTheColumn) {
+  const std::size_t rows = 3, cols = 40;
+  const auto w = test::gaussian(rows * cols, 4);
+  for (Format f : {Format::i8, Format::i4}) {
+    const AffineOptions o = options(false, G::group, 8, C::mse);
+    for (std::size_t n : {std::size_t{39}, std::size_t{41}, std::size_t{1}}) {
+      const std::string m = test::error_message(
+          [&] { quantize_with_importance(w, rows, cols, f, o, std::vector<float>(n, 1.0f)); },
+          ErrorCode::size_mismatch);
+      EXPECT_NE(m.find(std::to_string(n) + " values"), std::string::npos) << m;
+      EXPECT_NE(m.find("40"), std::string::npos) << m;
+    }
+    for (float bad : {-1.0f, -FLT_MIN, NAN, INFINITY, -INFINITY}) {
+      std::vector<float> importance(cols, 1.0f);
+      importance[27] = bad;
+      const std::string m = test::error_message([&] { quantize_with_importance(w, rows, cols, f, o, importance); },
+                                                ErrorCode::invalid_argument);
+      EXPECT_NE(m.find("column 27"), std::string::npos) << m;
+    }
+    // Zero is a valid weight, also for a whole group.
+    std::vector<float> zeros(cols, 1.0f);
+    std::fill(zeros.begin(), zeros.begin() + 8, 0.0f);
+    EXPECT_NO_THROW(quantize_with_importance(w, rows, cols, f, o, zeros));
   }
 }
 

@@ -1,8 +1,10 @@
 // The format registry, round-trip error bounds derived from each format's step size, row padding,
-// size accounting, measure(), and the errors quantize() gives on bad input.
+// size accounting, measure(), blocks too small for a finite reciprocal scale (codes of zero at every
+// instruction-set level), and the errors quantize() gives on bad input.
 
 #include "core/half.hpp"
 #include "formats/registry.hpp"
+#include "kernels/kernel_table.hpp"
 #include "test_support.hpp"
 
 #include <qlinear/safetensors.hpp>
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <limits>
 
 namespace qlinear {
 namespace {
@@ -329,6 +332,140 @@ TEST(Measure, ExactAndZeroCases) {
   EXPECT_EQ(zero.cosine, 1.0);
   EXPECT_EQ(zero.rel_rmse, 0.0);
   EXPECT_THROW(measure(std::vector<float>(3), quantize(w, 2, 2, Format::f16)), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zero scales: a block whose scale is 0, or so small that its reciprocal is not finite (weights
+// below ~1e-36), stores the codes of zero at every level and dequantizes to exactly 0.
+
+// The bytes after a block's fp16 scale fields (d, and s or m) when every code is the code of zero,
+// written out by hand from each layout: q8 0; q4_0 8 per nibble; q5_0 16 (low nibble 0, fifth bit 1);
+// q4_1 and q5_1 0; iq4 the grid's value nearest 0 (index 8), and iq4_xs's sub-scales 32 (low 0, high 2).
+std::vector<std::uint8_t> zero_code_body(Format f) {
+  auto bytes = [](std::size_t n, std::uint8_t v) { return std::vector<std::uint8_t>(n, v); };
+  auto join = [](std::vector<std::uint8_t> a, const std::vector<std::uint8_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  switch (f) {
+    case Format::q8_0: case Format::q8_1: return bytes(32, 0x00);
+    case Format::q4_0: return bytes(16, 0x88);
+    case Format::q4_1: return bytes(16, 0x00);
+    case Format::q5_0: return join(bytes(4, 0xff), bytes(16, 0x00));
+    case Format::q5_1: return join(bytes(4, 0x00), bytes(16, 0x00));
+    case Format::iq4_nl: return bytes(16, 0x88);
+    case Format::iq4_xs: return join(join(bytes(2, 0xaa), bytes(4, 0x00)), bytes(128, 0x88));
+    default: throw std::logic_error("no zero-code block for this format");
+  }
+}
+
+// Rows of one block each (256 weights, iq4_xs's block): zeros, subnormal constants, tiny random
+// weights, and magnitudes just under the limit where max/127 loses its finite reciprocal.
+std::vector<float> zero_scale_rows(std::size_t& rows) {
+  const std::size_t cols = 256;
+  std::vector<float> w;
+  auto add = [&](std::vector<float> row) { w.insert(w.end(), row.begin(), row.end()); };
+  add(std::vector<float>(cols, 0.0f));
+  add(std::vector<float>(cols, 1e-40f));
+  add(std::vector<float>(cols, -1e-40f));
+  add(test::gaussian(cols, 7, 1e-41f));
+  add(test::gaussian(cols, 8, 1e-39f));
+  std::vector<float> mixed = test::gaussian(cols, 9, 1e-40f);
+  for (std::size_t c = 0; c < cols; c += 5) mixed[c] = std::numeric_limits<float>::denorm_min();
+  mixed[17] = -FLT_MIN / 64;  // the largest magnitude, still subnormal
+  add(mixed);
+  rows = w.size() / cols;
+  return w;
+}
+
+std::vector<Isa> levels_here() {
+  std::vector<Isa> levels{Isa::scalar};
+  if (best_isa() >= Isa::avx2) levels.push_back(Isa::avx2);
+  return levels;
+}
+
+TEST(ZeroScale, SubnormalBlocksStoreTheCodesOfZeroAtEveryLevel) {
+  const std::size_t cols = 256;
+  std::size_t rows = 0;
+  const std::vector<float> w = zero_scale_rows(rows);
+  for (Format f : {Format::q8_0, Format::q8_1, Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1,
+                   Format::iq4_nl, Format::iq4_xs}) {
+    const formats::FormatTraits& t = formats::traits(f);
+    const std::size_t blocks = cols / t.info.block_size, bytes = blocks * t.info.block_bytes;
+    const std::vector<std::uint8_t> body = zero_code_body(f);
+    const std::size_t header = t.info.block_bytes - body.size();  // the fp16 scale fields
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<std::byte> want(bytes);
+      t.quantize_row_ref(w.data() + r * cols, want.data(), cols);
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const std::byte* block = want.data() + b * t.info.block_bytes;
+        for (std::size_t h = 0; h < header; h += 2) {  // every scale is ±0 in fp16
+          std::uint16_t half;
+          std::memcpy(&half, block + h, 2);
+          ASSERT_EQ(half & 0x7fff, 0) << t.info.name << " row " << r << " block " << b << " field " << h / 2;
+        }
+        ASSERT_EQ(std::memcmp(block + header, body.data(), body.size()), 0)
+            << t.info.name << " row " << r << " block " << b;
+      }
+      std::vector<float> back(cols, 1.0f);
+      t.dequantize_row_ref(want.data(), back.data(), cols);
+      for (std::size_t c = 0; c < cols; ++c) {
+        ASSERT_EQ(back[c], 0.0f) << t.info.name << " row " << r << " col " << c;
+      }
+      for (Isa isa : levels_here()) {
+        const formats::QuantizeRowFn fast = kernels::kernel_table(isa).quantize_row[static_cast<std::size_t>(f)];
+        if (fast == nullptr) continue;  // this level uses the reference itself
+        std::vector<std::byte> got(bytes);
+        fast(w.data() + r * cols, got.data(), cols);
+        ASSERT_EQ(got, want) << t.info.name << " " << isa_name(isa) << " row " << r;
+      }
+    }
+  }
+}
+
+// The activations of a layer are quantized as q8_0 blocks: subnormal ones give codes, sums and
+// scales of 0 at every level.
+TEST(ZeroScale, SubnormalActivationsQuantizeToZero) {
+  const std::size_t cols = 256, blocks = cols / 32;
+  std::size_t rows = 0;
+  const std::vector<float> x = zero_scale_rows(rows);
+  for (Isa isa : levels_here()) {
+    const std::size_t record = kernels::act_record_bytes(1);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<std::byte> tile(blocks * record, std::byte{0x5a});
+      const kernels::ActivationRowOut out{
+          reinterpret_cast<std::int8_t*>(tile.data()),
+          reinterpret_cast<float*>(tile.data() + kernels::act_scale_offset(1)),
+          reinterpret_cast<std::int32_t*>(tile.data() + kernels::act_sum_offset(1)),
+          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(1)), record};
+      kernels::kernel_table(isa).quantize_activation_row(x.data() + r * cols, cols, blocks, out);
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const std::byte* rec = tile.data() + b * record;
+        for (std::size_t j = 0; j < 32; ++j) ASSERT_EQ(rec[j], std::byte{0}) << isa_name(isa) << " row " << r;
+        float d, scaled;
+        std::int32_t sum;
+        std::memcpy(&d, rec + kernels::act_scale_offset(1), 4);
+        std::memcpy(&sum, rec + kernels::act_sum_offset(1), 4);
+        std::memcpy(&scaled, rec + kernels::act_scaled_sum_offset(1), 4);
+        ASSERT_EQ(d, 0.0f) << isa_name(isa) << " row " << r;
+        ASSERT_EQ(sum, 0);
+        ASSERT_EQ(scaled, 0.0f);
+      }
+    }
+  }
+}
+
+// Only blocks with a non-finite reciprocal change: the smallest weights with a finite one keep
+// their ordinary codes (here the full range ±127 of q8_0).
+TEST(ZeroScale, BlocksWithAFiniteReciprocalKeepTheirCodes) {
+  std::vector<float> w(32, 0.0f);
+  w[0] = 1e-36f;   // d = 1e-36/127 ≈ 7.9e-39, 1/d ≈ 1.3e38: finite
+  w[1] = -1e-36f;
+  formats::block_q8_0 q;
+  formats::quantize_row_q8_0_ref(w.data(), &q, 32);
+  EXPECT_EQ(q.qs[0], 127);
+  EXPECT_EQ(q.qs[1], -127);
+  EXPECT_EQ(q.qs[2], 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,18 @@ inline float abs_max(const float* x, std::size_t n) noexcept {
   return amax;
 }
 
+// 1/d, the multiplier that turns a weight into its code, or 0 when d is 0 or so small (below about
+// 2.9e-39, as for blocks of weights under ~1e-36) that 1/d is not finite. Every code of such a block
+// is then the code of zero, as for d = 0, instead of what converting inf or NaN to an integer gives
+// (undefined behaviour; x86 truncation gives code 0, AVX2 packing −128). The block's fp16 scale is 0
+// either way, so it dequantizes to 0. gguf-py and ggml's C quantizers built for x86 store code 0 in
+// such blocks: the same bytes for q8_0, q8_1, q4_1 and q5_1, but 0 rather than 8 (q4_0) or 16 (q5_0),
+// which dequantizes to the same 0.
+inline float inverse_scale(float d) noexcept {
+  const float inverse = 1.0f / d;
+  return std::isfinite(inverse) ? inverse : 0.0f;
+}
+
 struct MinMax {
   float lo, hi;
 };

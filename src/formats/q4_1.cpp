@@ -18,7 +18,7 @@ void quantize_row_q4_1_ref(const float* x, block_q4_1* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
     const auto [lo, hi] = min_max(x, kBlock32);
     const float d = (hi - lo) / 15.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inverse_scale(d);
     y[b].d = core::fp32_to_fp16(d);
     y[b].m = core::fp32_to_fp16(lo);
     for (std::size_t j = 0; j < 16; ++j) {

@@ -19,7 +19,7 @@ void quantize_row_q5_0_ref(const float* x, block_q5_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
     const float extreme = signed_extreme(x, kBlock32);
     const float d = extreme / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inverse_scale(d);
     y[b].d = core::fp32_to_fp16(d);
     std::uint32_t qh = 0;
     for (std::size_t j = 0; j < 16; ++j) {

@@ -12,7 +12,7 @@ namespace qlinear::formats {
 void quantize_row_q8_0_ref(const float* x, block_q8_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32) {
     const float d = abs_max(x, kBlock32) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inverse_scale(d);
     y[b].d = core::fp32_to_fp16(d);
     for (std::size_t j = 0; j < kBlock32; ++j) {
       y[b].qs[j] = static_cast<std::int8_t>(std::round(x[j] * id));

@@ -89,6 +89,13 @@ inline __m256i round_away(__m256 v) {
   return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
 }
 
+// formats::inverse_scale, restated here (this file may not call a shared header's inline function):
+// 1/d, or 0 when d is 0 or so small that 1/d is not finite, so such a block stores the codes of zero.
+inline float inverse_scale(float d) {
+  const float inverse = 1.0f / d;
+  return __builtin_isfinite(inverse) ? inverse : 0.0f;
+}
+
 inline std::uint16_t to_half(float f) { return static_cast<std::uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
 inline float from_half(std::uint16_t h) { return _cvtsh_ss(h); }
 
@@ -131,7 +138,7 @@ struct Q8 {
 inline Q8 quantize_q8(const float* x) {
   const Floats32 v = load32(x);
   const float d = max_abs(v) / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = inverse_scale(d);
   const __m256 mul = _mm256_set1_ps(id);
   __m256i q[4];
   for (int i = 0; i < 4; ++i) q[i] = round_away(_mm256_mul_ps(v.v[i], mul));
@@ -144,7 +151,7 @@ template <int kLevels>
 inline void quantize_signed_offset(const float* x, std::uint16_t& d_out, __m256i (&q)[4]) {
   const Floats32 v = load32(x);
   const float d = first_extreme(x, v) / static_cast<float>(-kLevels);
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = inverse_scale(d);
   d_out = to_half(d);
   const __m256 mul = _mm256_set1_ps(id), add = _mm256_set1_ps(static_cast<float>(kLevels) + 0.5f);
   const __m256i top = _mm256_set1_epi32(2 * kLevels - 1);
@@ -162,7 +169,7 @@ inline void quantize_min_offset(const float* x, std::uint16_t& d_out, std::uint1
   const float hi = first_zero_fix(
       x, v, hmax(_mm256_max_ps(_mm256_max_ps(v.v[0], v.v[1]), _mm256_max_ps(v.v[2], v.v[3]))));
   const float d = (hi - lo) / static_cast<float>(kTop);
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = inverse_scale(d);
   d_out = to_half(d);
   m_out = to_half(lo);
   const __m256 mn = _mm256_set1_ps(lo), mul = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
