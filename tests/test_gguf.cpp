@@ -184,7 +184,7 @@ TEST(GgufWriter, TensorsOfEveryBlockFormatRoundTripByteForByte) {
   std::uint64_t seed = 1;
   for (const FormatInfo& info : all_formats()) {
     if (info.affine) continue;
-    const std::size_t rows = 3, cols = 64;
+    const std::size_t rows = 3, cols = 256;  // a whole super-block of the K-quants
     auto w = test::gaussian(rows * cols, seed++, 0.5f);
     written.push_back({"w." + std::string(info.name), quantize(w, rows, cols, info.format), w});
   }
@@ -204,7 +204,7 @@ TEST(GgufWriter, TensorsOfEveryBlockFormatRoundTripByteForByte) {
     const auto& t = written[i];
     const GgufTensorInfo& info = f.tensors()[i];
     EXPECT_EQ(info.name, t.name);
-    EXPECT_EQ(info.shape, (std::vector<std::uint64_t>{3, 64}));
+    EXPECT_EQ(info.shape, (std::vector<std::uint64_t>{3, 256}));
     EXPECT_EQ(info.format(), t.q.format());
     EXPECT_EQ(info.nbytes, t.q.data().size());
     const auto bytes = f.tensor_data(info);
@@ -213,7 +213,7 @@ TEST(GgufWriter, TensorsOfEveryBlockFormatRoundTripByteForByte) {
     const QuantizedTensor back = f.tensor(t.name);
     EXPECT_EQ(back.format(), t.q.format());
     EXPECT_EQ(back.rows(), 3u);
-    EXPECT_EQ(back.cols(), 64u);
+    EXPECT_EQ(back.cols(), 256u);
     ASSERT_EQ(back.data().size(), t.q.data().size());
     EXPECT_EQ(std::memcmp(back.data().data(), t.q.data().data(), back.data().size()), 0) << t.name;
     EXPECT_EQ(f.tensor_f32(t.name), dequantize(t.q)) << t.name;

@@ -195,7 +195,9 @@ TEST(GgmlTypes, NamesFormatsAndFileTypes) {
   EXPECT_EQ(ggml_type_name(43), "unknown");
   EXPECT_EQ(format_for_ggml_type(8), Format::q8_0);
   EXPECT_EQ(format_for_ggml_type(30), Format::bf16);
-  EXPECT_EQ(format_for_ggml_type(12), std::nullopt);
+  EXPECT_EQ(format_for_ggml_type(12), Format::q4_K);
+  EXPECT_EQ(format_for_ggml_type(23), Format::iq4_xs);
+  EXPECT_EQ(format_for_ggml_type(16), std::nullopt);  // iq2_xxs: readable as a name, not a format
   for (const FormatInfo& info : all_formats()) {
     if (info.affine) {
       EXPECT_THROW((void)ggml_type_for(info.format), Error);
@@ -211,6 +213,10 @@ TEST(GgmlTypes, NamesFormatsAndFileTypes) {
   EXPECT_EQ(llama_file_type_for(Format::q5_0), 8u);
   EXPECT_EQ(llama_file_type_for(Format::q5_1), 9u);
   EXPECT_EQ(llama_file_type_for(Format::bf16), 32u);
+  EXPECT_EQ(llama_file_type_for(Format::q2_K), 10u);
+  EXPECT_EQ(llama_file_type_for(Format::q6_K), 18u);
+  EXPECT_EQ(llama_file_type_for(Format::iq4_nl), 25u);
+  EXPECT_EQ(llama_file_type_for(Format::iq4_xs), 30u);
   EXPECT_THROW((void)llama_file_type_for(Format::i8), Error);
 }
 
