@@ -202,11 +202,11 @@ TEST(MixReasons, SayWhichRuleAndWhichLayer) {
   test::TempDir dir;
   test::write_llama_shaped_gguf(dir / "m.gguf", shape);
   const auto d = plan_model(dir / "m.gguf", plan_for_run("q4_K_M"));
-  EXPECT_EQ(decision(d, "blk.3.attn_v.weight").reason, "mix q4_K_M: attn_v 3 of 32, more bits");
+  EXPECT_EQ(decision(d, "blk.3.attn_v.weight").reason, "mix q4_K_M: attn_v 3 of 32, more bits for this one");
   EXPECT_EQ(decision(d, "blk.4.attn_v.weight").reason, "mix q4_K_M: attn_v 4 of 32, base format");
-  EXPECT_EQ(decision(d, "output.weight").reason, "mix q4_K_M: output, output in q6_K");
+  EXPECT_EQ(decision(d, "output.weight").reason, "mix q4_K_M: output, q6_K for the output");
   EXPECT_EQ(decision(d, "blk.0.ffn_down.weight").reason,
-            "mix q4_K_M: ffn_down in layer 0 of 32, more bits, fallback to q8_0: row length 96 is not a "
+            "mix q4_K_M: ffn_down in layer 0 of 32, more bits for this layer, fallback to q8_0: row length 96 is not a "
             "multiple of 256");
   EXPECT_EQ(decision(d, "extra_proj.weight").reason,
             "mix q4_K_M: base format, fallback to f16: row length 40 is not a multiple of 256");

@@ -199,45 +199,45 @@ const Rule kRules[] = {
     {kAllMixes, Role::output, At::anywhere, falcon, q8_0, "falcon"},
     {kAllMixes, Role::output, At::partial_blocks, none, q8_0, "rows not whole blocks of the base format"},
     {mixes({Mix::q8_0}), Role::output, At::anywhere, none, std::nullopt, "q8_0 already"},
-    {kAllMixes, Role::output, At::anywhere, none, q6_K, "output in q6_K"},
+    {kAllMixes, Role::output, At::anywhere, none, q6_K, "q6_K for the output"},
 
     // attn_v (and attn_qkv, attn_kv_b)
     {mixes({Mix::q2_K}), Role::attn_v, At::anywhere, gqa_4, q4_K, "grouped-query attention"},
-    {mixes({Mix::q2_K}), Role::attn_v, At::anywhere, none, q3_K, "more bits"},
+    {mixes({Mix::q2_K}), Role::attn_v, At::anywhere, none, q3_K, "more bits for every attn_v"},
     {mixes({Mix::q3_K_M}), Role::attn_v, At::first_2, none, q5_K, "one of the first 2"},
-    {mixes({Mix::q3_K_M}), Role::attn_v, At::anywhere, none, q4_K, "more bits"},
-    {mixes({Mix::q3_K_L}), Role::attn_v, At::anywhere, none, q5_K, "more bits"},
+    {mixes({Mix::q3_K_M}), Role::attn_v, At::anywhere, none, q4_K, "more bits for every attn_v"},
+    {mixes({Mix::q3_K_L}), Role::attn_v, At::anywhere, none, q5_K, "more bits for every attn_v"},
     {mixes({Mix::iq4_nl, Mix::iq4_xs}), Role::attn_v, At::anywhere, gqa_4, q5_K, "grouped-query attention"},
-    {mixes({Mix::q4_K_M, Mix::q5_K_M}), Role::attn_v, At::more_bits, none, q6_K, "more bits"},
+    {mixes({Mix::q4_K_M, Mix::q5_K_M}), Role::attn_v, At::more_bits, none, q6_K, "more bits for this one"},
     {mixes({Mix::q4_K_S}), Role::attn_v, At::first_4, none, q5_K, "one of the first 4"},
 
     // attn_k
     {kAllMixes, Role::attn_k, At::anywhere, experts_8, q8_0, "8 experts"},
 
     // ffn_down
-    {mixes({Mix::q2_K}), Role::ffn_down, At::anywhere, none, q3_K, "more bits"},
+    {mixes({Mix::q2_K}), Role::ffn_down, At::anywhere, none, q3_K, "more bits for every ffn_down"},
     {mixes({Mix::q3_K_M}), Role::ffn_down, At::first_16th, none, q5_K, "first sixteenth of the layers"},
-    {mixes({Mix::q3_K_M}), Role::ffn_down, At::anywhere, not_falcon, q4_K, "more bits"},
-    {mixes({Mix::q3_K_M}), Role::ffn_down, At::more_bits, none, q4_K, "more bits"},
-    {mixes({Mix::q3_K_L}), Role::ffn_down, At::anywhere, falcon, q4_K, "more bits (falcon)"},
-    {mixes({Mix::q3_K_L}), Role::ffn_down, At::anywhere, none, q5_K, "more bits"},
+    {mixes({Mix::q3_K_M}), Role::ffn_down, At::anywhere, not_falcon, q4_K, "more bits for every ffn_down"},
+    {mixes({Mix::q3_K_M}), Role::ffn_down, At::more_bits, none, q4_K, "more bits for this layer (falcon)"},
+    {mixes({Mix::q3_K_L}), Role::ffn_down, At::anywhere, falcon, q4_K, "more bits for every ffn_down (falcon)"},
+    {mixes({Mix::q3_K_L}), Role::ffn_down, At::anywhere, none, q5_K, "more bits for every ffn_down"},
     {mixes({Mix::q4_K_M}), Role::ffn_down, At::first_16th, falcon, q6_K, "first sixteenth of the layers (falcon)"},
-    {mixes({Mix::q4_K_M}), Role::ffn_down, At::more_bits, falcon, q5_K, "more bits (falcon)"},
+    {mixes({Mix::q4_K_M}), Role::ffn_down, At::more_bits, falcon, q5_K, "more bits for this layer (falcon)"},
     {mixes({Mix::q4_K_M}), Role::ffn_down, At::anywhere, falcon, std::nullopt, "falcon"},
-    {mixes({Mix::q4_K_M}), Role::ffn_down, At::more_bits, none, q6_K, "more bits"},
+    {mixes({Mix::q4_K_M}), Role::ffn_down, At::more_bits, none, q6_K, "more bits for this layer"},
     {mixes({Mix::iq4_nl, Mix::iq4_xs}), Role::ffn_down, At::first_8th, no_imatrix, q5_K,
      "first eighth of the layers, no importance weights"},
-    {mixes({Mix::q5_K_M}), Role::ffn_down, At::more_bits, none, q6_K, "more bits"},
+    {mixes({Mix::q5_K_M}), Role::ffn_down, At::more_bits, none, q6_K, "more bits for this layer"},
     {mixes({Mix::q4_K_S}), Role::ffn_down, At::first_8th, not_falcon, q5_K, "first eighth of the layers"},
     {mixes({Mix::q4_0}), Role::ffn_down, At::first_8th, imatrix, q4_1, "first eighth of the layers, importance weights"},
     {mixes({Mix::q5_0}), Role::ffn_down, At::first_8th, imatrix, q5_1, "first eighth of the layers, importance weights"},
 
     // attn_output
     {kEightExpertOutputMixes, Role::attn_output, At::anywhere, not_falcon | experts_8, q5_K, "8 experts"},
-    {mixes({Mix::q2_K}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q3_K, "more bits"},
-    {mixes({Mix::q3_K_M}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q4_K, "more bits"},
-    {mixes({Mix::q3_K_L}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q5_K, "more bits"},
-    {mixes({Mix::q3_K_L}), Role::attn_output, At::anywhere, falcon, q4_K, "more bits (falcon)"},
+    {mixes({Mix::q2_K}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q3_K, "more bits for every attn_output"},
+    {mixes({Mix::q3_K_M}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q4_K, "more bits for every attn_output"},
+    {mixes({Mix::q3_K_L}), Role::attn_output, At::anywhere, not_falcon | not_experts_8, q5_K, "more bits for every attn_output"},
+    {mixes({Mix::q3_K_L}), Role::attn_output, At::anywhere, falcon, q4_K, "more bits for every attn_output (falcon)"},
 };
 
 // Applied to attn_v after its rule, in this order.
