@@ -1,11 +1,12 @@
 // llama-quantize's mixes: qlinear's choice for every tensor of four llama.cpp-shaped models, in every
-// mix with and without --pure, against llama.cpp's own choices (tests/data/llama_mixes.json, written
+// mix, plain, --pure and with importance weights, against llama.cpp's own choices (tests/data/llama_mixes.json, written
 // by llama.cpp's llama_model_quantize from the models llama_shaped_model.hpp writes); the bytes too,
 // for every run whose formats qlinear can already quantize.
 
 #include "formats/registry.hpp"
 #include "llama_shaped_model.hpp"
 #include "model/mix.hpp"
+#include "model/plan.hpp"
 #include "temp_dir.hpp"
 
 #include <qlinear/error.hpp>
@@ -32,10 +33,14 @@ const nlohmann::json& expectations() {
   return doc;
 }
 
-// "q4_K_M" or "q4_K_M pure", as the expectations name a run.
+// llama-quantize was given an importance matrix in this run ("q4_0 imatrix"): an empty one, which
+// changes its choices only (it found no weights for any tensor, so the bytes are as without one).
+bool with_imatrix(const std::string& run) { return run.ends_with(" imatrix"); }
+
+// "q4_K_M", "q4_K_M pure" or "q4_K_M imatrix", as the expectations name a run.
 QuantPlan plan_for_run(const std::string& run) {
   const bool pure = run.ends_with(" pure");
-  const std::string name = pure ? run.substr(0, run.size() - 5) : run;
+  const std::string name = run.substr(0, run.find(' '));
   const auto mix = find_mix(name);
   if (!mix) throw std::runtime_error("no mix named " + name);
   QuantPlan plan;
@@ -70,7 +75,10 @@ TEST_P(Mixes, ChooseWhatLlamaCppChoosesForEveryTensor) {
     SCOPED_TRACE(shape.name + ", " + run_name);
     const QuantPlan plan = plan_for_run(run_name);
     EXPECT_EQ(llama_file_type(*plan.mix), run["file_type"].get<std::uint32_t>());
-    const auto decisions = plan_model(path, plan);
+    // plan_model() has no importance weights to take; the model layer's decide_all() is told.
+    const auto decisions = with_imatrix(run_name)
+                               ? model::decide_all(*model::ModelSource::open(path), plan, true, true)
+                               : plan_model(path, plan);
     for (const TensorDecision& d : decisions) {
       const std::string expected = expected_type(model, run, d.name, plan.default_format);
       const std::string got = d.target ? std::string(format_name(*d.target)) : "f32";
@@ -78,7 +86,7 @@ TEST_P(Mixes, ChooseWhatLlamaCppChoosesForEveryTensor) {
     }
     ++runs;
   }
-  EXPECT_EQ(runs, 2 * all_mixes().size());  // every mix, with and without --pure
+  EXPECT_EQ(runs, 3 * all_mixes().size());  // every mix: plain, --pure, and with importance weights
 }
 
 // Formats whose quantizer is still a placeholder that throws (asked of the reference row quantizer
@@ -128,6 +136,7 @@ TEST_P(Mixes, WriteLlamaCppsBytesWhereEveryFormatIsImplemented) {
   std::size_t compared = 0;
   for (const auto& [run_name, run] : model["runs"].items()) {
     SCOPED_TRACE(shape.name + ", " + run_name);
+    if (with_imatrix(run_name)) continue;  // the same bytes as the run without: nothing more to see
     const QuantPlan plan = plan_for_run(run_name);
     std::string missing;
     for (const TensorDecision& d : plan_model(path, plan)) {
