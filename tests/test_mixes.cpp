@@ -232,8 +232,10 @@ TEST(MixRules, RulesAndKeepsWinAndAreNotCounted) {
   const auto d = plan_model(dir / "m.gguf", plan);
   EXPECT_EQ(decision(d, "blk.0.attn_v.weight").target, Format::q8_0);
   EXPECT_EQ(decision(d, "output.weight").target, std::nullopt);
-  // q3_K_M gives the first 2 attn_v q5_K; llama-quantize does not count an overridden tensor, so
-  // those are now layers 1 and 2.
+  // q3_K_M gives the first 2 attn_v q5_K; llama-quantize does not count a tensor its --tensor-type
+  // overrides, so those are now layers 1 and 2 (llama_model_quantize, the library named in
+  // tests/data/README.md, given this model and an override of blk.0.attn_v.weight: q8_0, q5_K, q5_K,
+  // q4_K for layers 0 to 3).
   EXPECT_EQ(decision(d, "blk.1.attn_v.weight").target, Format::q5_K);
   EXPECT_EQ(decision(d, "blk.2.attn_v.weight").target, Format::q5_K);
   EXPECT_EQ(decision(d, "blk.3.attn_v.weight").target, Format::q4_K);

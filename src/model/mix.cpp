@@ -282,14 +282,13 @@ bool holds(unsigned need, const MixModel& m) {
          (!(need & no_imatrix) || !m.has_imatrix) && (!(need & type_70b) || m.is_70b());
 }
 
-// The layer of "blk.N.…", if the name says.
+// The layer of "blk.N.…", if the name says. Like llama.cpp's reading of it, the number is enough:
+// what follows it is not checked.
 std::optional<std::uint32_t> layer_of(std::string_view name) {
   if (!name.starts_with("blk.")) return std::nullopt;
   std::uint32_t layer = 0;
-  const char* first = name.data() + 4;
-  const char* last = name.data() + name.size();
-  const auto [end, ec] = std::from_chars(first, last, layer);
-  if (ec != std::errc{} || end == last || *end != '.') return std::nullopt;
+  const auto [end, ec] = std::from_chars(name.data() + 4, name.data() + name.size(), layer);
+  if (ec != std::errc{}) return std::nullopt;
   return layer;
 }
 
