@@ -40,6 +40,9 @@ inline std::vector<LlamaShape> llama_shapes() {
       {"llama8_moe8", "llama", 8, 8, 2, 8, 256, 256, true, false, true, 0},
       // Falcon: fused attn_qkv, no ffn_gate, the rules that depend on the architecture, 16 layers.
       {"falcon16", "falcon", 16, 8, 1, 0, 256, 512, true, true, false, 0},
+      // LLaMA-2-70B's counts (80 layers, 64 heads, 8 key/value heads: llama.cpp's "70B" type), with
+      // ffn_down rows of 768, whole q*_K blocks.
+      {"llama80_70b", "llama", 80, 64, 8, 0, 256, 768, true, false, true, 0},
   };
 }
 

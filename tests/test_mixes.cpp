@@ -1,4 +1,4 @@
-// llama-quantize's mixes: qlinear's choice for every tensor of four llama.cpp-shaped models, in every
+// llama-quantize's mixes: qlinear's choice for every tensor of five llama.cpp-shaped models, in every
 // mix, plain, --pure and with importance weights, against llama.cpp's own choices (tests/data/llama_mixes.json, written
 // by llama.cpp's llama_model_quantize from the models llama_shaped_model.hpp writes); the bytes too,
 // for every run whose formats qlinear can already quantize.
@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace qlinear {
 namespace {
@@ -50,14 +51,36 @@ QuantPlan plan_for_run(const std::string& run) {
   return plan;
 }
 
-// What llama.cpp gave `name` in a run: "f32" (left as it was), the run's exception, or the base format.
-std::string expected_type(const nlohmann::json& model, const nlohmann::json& run, const std::string& name,
-                          Format base) {
-  for (const auto& kept : model["f32"]) {
-    if (kept == name) return "f32";
+// "blk.{0-2,5}.attn_v.weight" → blk.0…, blk.1…, blk.2…, blk.5…; a name without braces is itself.
+std::vector<std::string> expand_names(const std::string& pattern) {
+  const auto open = pattern.find('{');
+  if (open == std::string::npos) return {pattern};
+  const auto close = pattern.find('}', open);
+  const std::string head = pattern.substr(0, open), tail = pattern.substr(close + 1);
+  std::vector<std::string> names;
+  std::stringstream items(pattern.substr(open + 1, close - open - 1));
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto dash = item.find('-');
+    const int first = std::stoi(item.substr(0, dash));
+    const int last = dash == std::string::npos ? first : std::stoi(item.substr(dash + 1));
+    for (int i = first; i <= last; ++i) names.push_back(head + std::to_string(i) + tail);
   }
-  if (run["not_base"].contains(name)) return run["not_base"][name];
-  return std::string(format_name(base));
+  return names;
+}
+
+// What llama.cpp gave each tensor in a run, but those in the base format: "f32" for the tensors it
+// left as they were, else the type the run lists them under.
+std::map<std::string, std::string> expected_exceptions(const nlohmann::json& model, const nlohmann::json& run) {
+  std::map<std::string, std::string> types;
+  for (const auto& pattern : model["f32"]) {
+    for (const auto& name : expand_names(pattern)) types[name] = "f32";
+  }
+  for (const auto& [type, patterns] : run["not_base"].items()) {
+    for (const auto& pattern : patterns) {
+      for (const auto& name : expand_names(pattern)) types[name] = type;
+    }
+  }
+  return types;
 }
 
 class Mixes : public ::testing::TestWithParam<test::LlamaShape> {};
@@ -79,11 +102,16 @@ TEST_P(Mixes, ChooseWhatLlamaCppChoosesForEveryTensor) {
     const auto decisions = with_imatrix(run_name)
                                ? model::decide_all(*model::ModelSource::open(path), plan, true, true)
                                : plan_model(path, plan);
+    const auto exceptions = expected_exceptions(model, run);
+    std::size_t found = 0;
     for (const TensorDecision& d : decisions) {
-      const std::string expected = expected_type(model, run, d.name, plan.default_format);
+      const auto e = exceptions.find(d.name);
+      found += e != exceptions.end();
+      const std::string expected = e != exceptions.end() ? e->second : std::string(format_name(plan.default_format));
       const std::string got = d.target ? std::string(format_name(*d.target)) : "f32";
       EXPECT_EQ(got, expected) << d.name << " (" << d.reason << ")";
     }
+    EXPECT_EQ(found, exceptions.size()) << "the expectations name tensors the model does not have";
     ++runs;
   }
   EXPECT_EQ(runs, 3 * all_mixes().size());  // every mix: plain, --pure, and with importance weights

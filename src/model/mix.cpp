@@ -5,7 +5,7 @@
 //
 // The facts come from llama.cpp's src/llama-quant.cpp (llama_tensor_get_type and its helpers) at the
 // version of the library that produced tests/data/llama_mixes.json; the test checks every choice
-// of every mix on four models against that library's own.
+// of every mix on five models against that library's own.
 
 #include "model/mix.hpp"
 
