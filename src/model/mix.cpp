@@ -196,7 +196,7 @@ constexpr MixSet kEightExpertOutputMixes = mixes({Mix::q2_K, Mix::q3_K_S, Mix::q
 
 const Rule kRules[] = {
     // output.weight (and token_embd.weight when it doubles as the output)
-    {kAllMixes, Role::output, At::anywhere, falcon, q8_0, "falcon"},
+    {kAllMixes, Role::output, At::anywhere, falcon, q8_0, "q8_0 for falcon's output"},
     {kAllMixes, Role::output, At::partial_blocks, none, q8_0, "rows not whole blocks of the base format"},
     {mixes({Mix::q8_0}), Role::output, At::anywhere, none, std::nullopt, "q8_0 already"},
     {kAllMixes, Role::output, At::anywhere, none, q6_K, "q6_K for the output"},
