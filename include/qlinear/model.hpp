@@ -2,6 +2,7 @@
 // Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
+#include <qlinear/mix.hpp>
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
@@ -37,9 +38,17 @@ struct QuantPlan {
   // are kept, and so are tensors that do not hold floats (integer ids, masks).
   bool keep_1d = true;
   // For GGUF output: the format of tensors whose row length the chosen block format cannot hold
-  // (ggml needs whole blocks per row). Empty: f16 (bf16 for bf16 input), as llama-quantize does; an
-  // affine format (i8, i4) keeps such rows small, at the price of being readable by qlinear only.
+  // (ggml needs whole blocks per row). Empty: as llama-quantize does, a 256-block format's 32-block
+  // partner where the rows are whole blocks of it (q2_K, q3_K → q4_0, q4_K → q5_0, q5_K → q5_1,
+  // q6_K → q8_0, iq4_xs → iq4_nl), else f16 (bf16 for bf16 input); an affine format (i8, i4) keeps
+  // such rows small, at the price of being readable by qlinear only.
   std::optional<Format> fallback;
+  // llama-quantize's mix (docs/mixes.md): on a GGUF model with general.architecture, tensors no rule
+  // matched get the types llama-quantize gives them (output.weight in q6_K, ...) instead of
+  // default_format, which should be the mix's base format; general.file_type is the mix's number.
+  // `pure`: the mix's file type, and default_format for every tensor llama-quantize quantizes.
+  std::optional<Mix> mix;
+  bool pure = false;
 };
 
 // What happens to one tensor, decided before any data is read.

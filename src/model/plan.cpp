@@ -1,10 +1,11 @@
-// The decisions of a quantization plan: rules first (in order), then the defaults, then what the
-// output file can hold (GGUF block formats need whole blocks per row: such rows fall back to f16,
-// as llama-quantize does).
+// The decisions of a quantization plan: rules first (in order), then the defaults (or a mix's
+// choices), then what the output file can hold (GGUF block formats need whole blocks per row: such
+// rows fall back as llama-quantize's do).
 
 #include "model/plan.hpp"
 
 #include "model/affine_gguf.hpp"
+#include "model/mix.hpp"
 
 #include <qlinear/error.hpp>
 
@@ -66,7 +67,8 @@ bool same_name(std::string_view a, std::string_view b) {
 
 bool is_float_format(Format f) { return f == Format::f32 || f == Format::f16 || f == Format::bf16; }
 
-TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSet& rules, bool gguf_output) {
+TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSet& rules, bool gguf_output,
+                      MixPlanner* mix) {
   TensorDecision d{t.name, t.shape, t.format_in, std::nullopt, "default"};
   if (const TensorRule* rule = rules.match(t.name)) {
     d.target = rule->format;
@@ -75,6 +77,10 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
     d.reason = "kept: not a float tensor qlinear can read";
   } else if (t.shape.size() < 2 && plan.keep_1d) {
     d.reason = t.shape.empty() ? "kept: scalar" : "kept: 1-D";
+  } else if (mix != nullptr) {
+    MixChoice choice = mix->choose(t);
+    d.target = choice.format;
+    d.reason = std::move(choice.reason);
   } else {
     d.target = plan.default_format;
   }
@@ -99,6 +105,8 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
     std::string why;
     if (!info.affine && cols % info.block_size != 0) {
       why = "row length " + std::to_string(cols) + " is not a multiple of " + std::to_string(info.block_size);
+      const auto partner = smaller_block_fallback(*d.target);
+      if (!plan.fallback && partner && cols % format_info(*partner).block_size == 0) fallback = *partner;
     } else if (info.affine && affine_zero_point_name(t.name).size() > kGgufMaxName) {
       why = "name too long for the affine scale tensors";
       if (format_info(fallback).affine) fallback = bf16_input ? Format::bf16 : Format::f16;
@@ -145,10 +153,27 @@ std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape) {
   return out;
 }
 
-std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output) {
+std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output,
+                                       bool has_importance) {
   const RuleSet rules(plan.rules);
+  const auto& tensors = source.tensors();
+  std::optional<MixPlanner> mix;
+  if (plan.mix) {
+    if (auto model = MixModel::of(source)) {
+      model->has_imatrix = has_importance;
+      mix.emplace(*plan.mix, plan.pure, std::move(*model));
+    }
+  }
+  if (!mix) {
+    std::vector<TensorDecision> decisions;
+    for (const SourceTensor& t : tensors) decisions.push_back(decide(t, plan, rules, gguf_output, nullptr));
+    return decisions;
+  }
+  // A mix counts tensors as llama-quantize meets them: decide in its order, report in the file's.
+  std::vector<std::optional<TensorDecision>> by_index(tensors.size());
+  for (std::size_t i : MixPlanner::visit_order(tensors)) by_index[i] = decide(tensors[i], plan, rules, gguf_output, &*mix);
   std::vector<TensorDecision> decisions;
-  for (const SourceTensor& t : source.tensors()) decisions.push_back(decide(t, plan, rules, gguf_output));
+  for (auto& d : by_index) decisions.push_back(std::move(*d));
   return decisions;
 }
 

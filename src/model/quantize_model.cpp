@@ -71,7 +71,8 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
   }
   writer.set("general.quantization_version", GgufValue::u32(ggml_quantization_version));
   try {
-    writer.set("general.file_type", GgufValue::u32(llama_file_type_for(plan.default_format)));
+    const std::uint32_t file_type = plan.mix ? llama_file_type(*plan.mix) : llama_file_type_for(plan.default_format);
+    writer.set("general.file_type", GgufValue::u32(file_type));
   } catch (const Error&) {
     // q8_1 and the affine formats have no llama.cpp file type: the key is optional, so leave it out.
   }

@@ -5,6 +5,7 @@
 #include "progress.hpp"
 
 #include <qlinear/error.hpp>
+#include <qlinear/mix.hpp>
 #include <qlinear/model.hpp>
 
 #include <nlohmann/json.hpp>
@@ -18,7 +19,7 @@ namespace {
 struct QuantizeOptions {
   std::string input, output, type = "q8_0", report, fallback;
   std::vector<std::string> rules, keeps;
-  bool keep_1d = true, dry_run = false, quiet = false;
+  bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
 };
 
@@ -37,13 +38,25 @@ void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 QuantPlan make_plan(const QuantizeOptions& o) {
   QuantPlan plan;
-  plan.default_format = parse_format(o.type);
+  if (const auto mix = find_mix(o.type)) {  // llama-quantize's names, the legacy formats included
+    plan.mix = mix;
+    plan.default_format = mix_info(*mix).base;
+    plan.pure = o.pure;
+  } else {
+    plan.default_format = parse_format(o.type);
+  }
   for (const auto& pattern : o.keeps) plan.rules.push_back({pattern, std::nullopt});
   for (const auto& rule : o.rules) plan.rules.push_back(TensorRule::parse(rule));
   plan.affine = o.affine.options();
   plan.keep_1d = o.keep_1d;
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   return plan;
+}
+
+std::string mix_names() {
+  std::string names;
+  for (const MixInfo& m : all_mixes()) names += (names.empty() ? "" : ", ") + std::string(m.name);
+  return names;
 }
 
 void print_plan(const std::vector<TensorDecision>& decisions) {
@@ -81,6 +94,21 @@ void run_quantize(const QuantizeOptions& o) {
   }
 }
 
+// A format or a mix name; otherwise a usage error listing both.
+CLI::Validator type_validator() {
+  return CLI::Validator(
+      [](std::string& name) -> std::string {
+        if (find_mix(name)) return {};
+        try {
+          parse_format(name);
+          return {};
+        } catch (const Error& e) {
+          return std::string(e.what()) + "; mixes: " + mix_names();
+        }
+      },
+      "TYPE");
+}
+
 CLI::Validator rule_validator() {
   return CLI::Validator(
       [](std::string& spec) -> std::string {
@@ -103,15 +131,24 @@ void add_quantize_command(CLI::App& app) {
       "Tensors are matched against --keep patterns, then --rule patterns, in the order given; the first\n"
       "match decides. Patterns are globs (*, ?, [a-z]) on the whole name, or 're:' + a regular expression.\n"
       "Unmatched tensors get --type, except 1-D tensors (biases, norms) and non-float tensors, which are\n"
-      "kept. Rows whose length is not a multiple of the block size fall back to f16 in a GGUF file.\n"
-      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --rule '*.attn.*=q8_0'");
+      "kept. In a GGUF file, rows that are not whole blocks fall back as llama-quantize's do: a\n"
+      "256-block format to its 32-block partner (q4_K to q5_0, ...), else f16.\n"
+      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --rule '*.attn.*=q8_0'\n"
+      "\n"
+      "Mixes (llama-quantize's file types; any letter case; q3_K, q4_K, q5_K mean their _M mix):\n"
+      "  " + mix_names() + "\n"
+      "On a GGUF model with llama.cpp's tensor names, a mix (the legacy types q4_0 ... q8_0 too) picks\n"
+      "each tensor's type as llama-quantize does: output.weight in q6_K, attn_v and ffn_down of some\n"
+      "layers with more bits, fallbacks for rows that are not whole blocks; --rule and --keep still\n"
+      "win, --pure gives every tensor the base format. See docs/mixes.md.");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
       ->required()
       ->check(output_file_validator());
-  cmd->add_option("-t,--type", o->type, "format of the quantized tensors")
-      ->check(format_name_validator())
+  cmd->add_option("-t,--type", o->type, "format of the quantized tensors, or a mix (q4_k_m, ...)")
+      ->check(type_validator())
       ->capture_default_str();
+  cmd->add_flag("--pure", o->pure, "with a mix: every tensor in its base format, no per-tensor rules");
   cmd->add_option("--rule", o->rules, "PATTERN=FORMAT or PATTERN=keep (repeatable)")->check(rule_validator());
   cmd->add_option("--keep", o->keeps, "keep tensors matching PATTERN as they are (repeatable)");
   cmd->add_flag("!--quantize-1d", o->keep_1d, "also quantize 1-D tensors (kept by default)");
