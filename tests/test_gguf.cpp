@@ -440,10 +440,11 @@ std::vector<std::byte> hand_made_gguf() {
   b.gguf_string("nested").u32(9).u32(9).u64(2);         // array of 2 arrays
   b.u32(5).u64(2).u32(static_cast<std::uint32_t>(-1)).u32(2);  // [-1, 2] as i32
   b.u32(8).u64(1).gguf_string("x");                    // ["x"]
-  b.gguf_string("blk.0.k").u32(3).u64(256).u64(2).u64(3).u32(12).u64(0);  // q4_K, ne = [256, 2, 3]
-  b.gguf_string("norm").u32(1).u64(3).u32(0).u64(6 * 144);                // f32, ne = [3]
+  b.gguf_string("blk.0.k").u32(3).u64(256).u64(2).u64(3).u32(16).u64(0);  // iq2_xxs, ne = [256, 2, 3]
+  b.gguf_string("norm").u32(1).u64(3).u32(0).u64(400);                    // f32, ne = [3], aligned
   b.pad_to(16);
-  for (int i = 0; i < 6 * 144; ++i) b.u8(static_cast<std::uint8_t>(i));
+  for (int i = 0; i < 6 * 66; ++i) b.u8(static_cast<std::uint8_t>(i));
+  b.pad_to(16);
   b.f32(1.0f).f32(-2.0f).f32(0.5f);
   return b.take();
 }
@@ -470,13 +471,13 @@ TEST(GgufFile, ReadsAHandMadeFile) {
   const GgufTensorInfo* k = f.find_tensor("blk.0.k");
   ASSERT_NE(k, nullptr);
   EXPECT_EQ(k->shape, (std::vector<std::uint64_t>{3, 2, 256}));
-  EXPECT_EQ(k->nbytes, 6u * 144u);
-  EXPECT_EQ(k->format(), std::nullopt);
-  EXPECT_EQ(f.tensor_data(*k).size(), 6u * 144u);
+  EXPECT_EQ(k->nbytes, 6u * 66u);
+  EXPECT_EQ(k->format(), std::nullopt);  // a ggml type qlinear reads as bytes only
+  EXPECT_EQ(f.tensor_data(*k).size(), 6u * 66u);
   EXPECT_EQ(f.tensor_data(*k)[5], std::byte{5});
   std::string message;
   EXPECT_EQ(error_code_of([&] { (void)f.tensor("blk.0.k"); }, &message), ErrorCode::unsupported);
-  EXPECT_NE(message.find("unsupported tensor type 12 in tensor blk.0.k (ggml q4_K"), std::string::npos) << message;
+  EXPECT_NE(message.find("unsupported tensor type 16 in tensor blk.0.k (ggml iq2_xxs"), std::string::npos) << message;
   EXPECT_EQ(error_code_of([&] { (void)f.tensor_f32("blk.0.k"); }), ErrorCode::unsupported);
   EXPECT_EQ(f.tensor_f32("norm"), (std::vector<float>{1.0f, -2.0f, 0.5f}));
   EXPECT_EQ(error_code_of([&] { (void)f.tensor("absent"); }), ErrorCode::invalid_argument);
