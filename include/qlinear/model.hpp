@@ -2,6 +2,7 @@
 // Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
+#include <qlinear/imatrix.hpp>
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +42,11 @@ struct QuantPlan {
   // (ggml needs whole blocks per row). Empty: f16 (bf16 for bf16 input), as llama-quantize does; an
   // affine format (i8, i4) keeps such rows small, at the price of being readable by qlinear only.
   std::optional<Format> fallback;
+  // Importance weights (llama.cpp's importance matrix): each quantized tensor whose name has an
+  // entry is quantized with it as QuantizeOptions::importance (an entry of the wrong length is
+  // Error(size_mismatch)); the others without. A GGUF output records the matrix as llama-quantize
+  // does (quantize.imatrix.file, .dataset, .entries_count, .chunks_count).
+  std::shared_ptr<const ImportanceMatrix> importance;
 };
 
 // What happens to one tensor, decided before any data is read.
@@ -56,6 +63,7 @@ struct TensorReport {
   std::string format_out;
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::optional<QuantStats> stats;  // for quantized tensors: against the input's float values
+  bool importance = false;          // quantized with an importance-matrix entry that its format uses
   double seconds = 0;
 };
 
