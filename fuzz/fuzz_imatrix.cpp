@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto m = qlinear::io::ImatrixParser::parse(qlinear::io::MappedFile::from_bytes("fuzz.imatrix", std::move(bytes)));
     for (const auto& name : m.names()) {
       // The reader promises finite values >= 0 (QuantizeOptions::importance requires them).
-      for (float v : *m.find(name)) {
+      const auto values = m.find(name);  // kept: a range-for over *m.find(name) would outlive it
+      for (float v : *values) {
         if (!std::isfinite(v) || v < 0.0f) __builtin_trap();
       }
     }

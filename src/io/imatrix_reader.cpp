@@ -98,7 +98,7 @@ struct GgufEntry {
   const GgufTensorInfo* counts = nullptr;
 };
 
-// The F32 values of one tensor, each checked; `offset` is where its data starts in the file.
+// The F32 values of one tensor, each checked: an error names the offset of the bad value.
 std::vector<float> checked_values(const GgufFile& gguf, const GgufTensorInfo& t, const std::string& entry) {
   const auto bytes = gguf.tensor_data(t);
   const std::uint64_t at = gguf.data_offset() + t.offset;
@@ -128,7 +128,8 @@ std::uint32_t u32_key(const GgufFile& gguf, const MappedFile& file, std::string_
   return static_cast<std::uint32_t>(v->as_u64());
 }
 
-void read_gguf_metadata(const GgufFile& gguf, const MappedFile& file, std::vector<std::string>& datasets, std::uint32_t& chunks, std::uint32_t& chunk_size) {
+void read_gguf_metadata(const GgufFile& gguf, const MappedFile& file, std::vector<std::string>& datasets,
+                        std::uint32_t& chunks, std::uint32_t& chunk_size) {
   if (const GgufValue* type = gguf.find("general.type")) {
     if (type->type() != GgufValueType::string || type->as_string() != "imatrix") {
       throw_malformed(file.path(), key_offset(file, "general.type"),
