@@ -348,7 +348,7 @@ TEST(ImportanceMatrix, CliQuantizesTheBundledModelWithADatMatrixAndRecordsIt) {
   const auto matrix = write_dat(dir, {{"linear_85.w_0", skewed(120)}, {"linear_77.w_0", skewed(120)}});
   const std::string weights = test::repo_data("ppocrv4_rec_linear.safetensors"), out = (dir / "out.gguf").string();
   std::string text;
-  ASSERT_EQ(run_cli(dir, {"quantize", weights, out, "--type", "i4", "--calibration", "mse", "--keep", "conv*",
+  ASSERT_EQ(run_cli(dir, {"quantize", weights, out, "--type", "i4", "--clip", "mse", "--keep", "conv*",
                           "--imatrix", matrix.string(), "-q"},
                     text),
             0)

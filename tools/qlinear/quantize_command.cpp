@@ -145,7 +145,7 @@ void add_quantize_command(CLI::App& app) {
       ->check(format_name_validator());
   cmd->add_option("--imatrix", o->imatrix,
                   "importance matrix from llama.cpp's llama-imatrix (.gguf or legacy .dat): tensors with an "
-                  "entry are quantized with it (q4_0..q5_1, K- and i-quants; i8/i4 with --calibration mse)")
+                  "entry are quantized with it (q4_0..q5_1, K- and i-quants; i8/i4 with --clip mse)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
