@@ -1,5 +1,5 @@
 // qlinear_write_corpus DIR: writes the valid seeds and the malformed corpus as files, one folder per
-// reader (DIR/gguf, DIR/safetensors, DIR/axqt), to seed the fuzz targets.
+// reader (DIR/gguf, DIR/safetensors, DIR/axqt, DIR/imatrix), to seed the fuzz targets.
 
 #include "corpus/malformed_corpus.hpp"
 

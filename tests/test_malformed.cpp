@@ -5,15 +5,18 @@
 #include "corpus/malformed_corpus.hpp"
 #include "io/axqt_parser.hpp"
 #include "io/gguf_parser.hpp"
+#include "io/imatrix_parser.hpp"
 #include "io/safetensors_parser.hpp"
 #include "temp_dir.hpp"
 
 #include <qlinear/axqt.hpp>
 #include <qlinear/gguf.hpp>
+#include <qlinear/imatrix.hpp>
 #include <qlinear/safetensors.hpp>
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 
 namespace qlinear {
@@ -26,6 +29,7 @@ void open_path(Reader reader, const std::filesystem::path& path) {
     case Reader::gguf: (void)GgufFile::open(path); break;
     case Reader::safetensors: (void)SafetensorsFile::open(path); break;
     case Reader::axqt: (void)AxqtFile::open(path); break;
+    case Reader::imatrix: (void)ImportanceMatrix::open(path); break;
   }
 }
 
@@ -35,6 +39,7 @@ void open_bytes(Reader reader, std::vector<std::byte> bytes) {
     case Reader::gguf: (void)io::GgufParser::parse(std::move(file)); break;
     case Reader::safetensors: (void)io::SafetensorsParser::parse(std::move(file)); break;
     case Reader::axqt: (void)io::AxqtParser::parse(std::move(file)); break;
+    case Reader::imatrix: (void)io::ImatrixParser::parse(std::move(file)); break;
   }
 }
 
@@ -77,10 +82,15 @@ TEST(MalformedCorpus, ValidSeedsOpen) {
   EXPECT_EQ(gguf.find("tokenizer.ggml.tokens")->array_size(), 2u);
 }
 
+bool is_gguf(const test::SeedFile& seed) {
+  return seed.reader == Reader::gguf ||
+         (seed.reader == Reader::imatrix && seed.bytes.size() >= 4 && std::memcmp(seed.bytes.data(), "GGUF", 4) == 0);
+}
+
 // The shortest prefix of a seed that still opens: the whole file, except for GGUF, whose last
 // tensor's padding may be missing (and whose header padding may be, when it has no tensors).
 std::size_t shortest_valid_prefix(const test::SeedFile& seed) {
-  if (seed.reader != Reader::gguf) return seed.bytes.size();
+  if (!is_gguf(seed)) return seed.bytes.size();
   const auto f = io::GgufParser::parse(io::MappedFile::from_bytes("seed", seed.bytes));
   if (f.tensors().empty()) return 0;  // decided by the scan below
   return f.data_offset() + f.tensors().back().offset + f.tensors().back().nbytes;
@@ -89,6 +99,9 @@ std::size_t shortest_valid_prefix(const test::SeedFile& seed) {
 TEST(MalformedCorpus, EveryTruncationIsAnErrorNeverACrash) {
   for (const auto& seed : test::valid_seed_files()) {
     SCOPED_TRACE(seed.name);
+    // A legacy importance matrix opens at three lengths, its trailer being optional: ImportanceMatrix's
+    // own tests check exactly which.
+    if (seed.reader == Reader::imatrix && !is_gguf(seed)) continue;
     const std::size_t shortest = shortest_valid_prefix(seed);
     std::size_t first_ok = seed.bytes.size();
     for (std::size_t length = 0; length < seed.bytes.size(); ++length) {

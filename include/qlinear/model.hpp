@@ -3,6 +3,7 @@
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
 #include <qlinear/mix.hpp>
+#include <qlinear/imatrix.hpp>
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +51,11 @@ struct QuantPlan {
   // `pure`: the mix's file type, and default_format for every tensor llama-quantize quantizes.
   std::optional<Mix> mix;
   bool pure = false;
+  // Importance weights (llama.cpp's importance matrix): each quantized tensor whose name has an
+  // entry is quantized with it as QuantizeOptions::importance (an entry of the wrong length is
+  // Error(size_mismatch)); the others without. A GGUF output records the matrix as llama-quantize
+  // does (quantize.imatrix.file, .dataset, .entries_count, .chunks_count).
+  std::shared_ptr<const ImportanceMatrix> importance;
 };
 
 // What happens to one tensor, decided before any data is read.
@@ -65,6 +72,7 @@ struct TensorReport {
   std::string format_out;
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::optional<QuantStats> stats;  // for quantized tensors: against the input's float values
+  bool importance = false;          // quantized with an importance-matrix entry that its format uses
   double seconds = 0;
 };
 

@@ -3,6 +3,7 @@
 
 #include <qlinear/error.hpp>
 #include <qlinear/format.hpp>
+#include <qlinear/imatrix.hpp>
 #include <qlinear/linear.hpp>
 #include <qlinear/runtime.hpp>
 #include <qlinear/tensor.hpp>

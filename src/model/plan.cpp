@@ -153,14 +153,13 @@ std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape) {
   return out;
 }
 
-std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output,
-                                       bool has_importance) {
+std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output) {
   const RuleSet rules(plan.rules);
   const auto& tensors = source.tensors();
   std::optional<MixPlanner> mix;
   if (plan.mix) {
     if (auto model = MixModel::of(source)) {
-      model->has_imatrix = has_importance;
+      model->has_imatrix = plan.importance != nullptr;
       mix.emplace(*plan.mix, plan.pure, std::move(*model));
     }
   }

@@ -12,8 +12,7 @@ namespace qlinear::model {
 // GGUF holds at most 4 dimensions: leading dimensions beyond that are merged into the first.
 std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape);
 
-// `has_importance`: importance weights (an imatrix) will be given, which three of a mix's rules read.
-std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output,
-                                       bool has_importance = false);
+// Three of a mix's rules read whether importance weights (plan.importance) are given.
+std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPlan& plan, bool gguf_output);
 
 }  // namespace qlinear::model

@@ -3,6 +3,7 @@
 // measured, written and released before the next: memory stays near one tensor, not the model.
 
 #include "model/affine_gguf.hpp"
+#include "model/importance.hpp"
 #include "model/plan.hpp"
 #include "model/source.hpp"
 
@@ -43,12 +44,12 @@ struct Quantized {
 };
 
 Quantized quantize_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
-                          const AffineOptions& affine) {
+                          const AffineOptions& affine, std::span<const float> importance) {
   try {
     const model::FloatValues floats = source.read_floats(index);
     const std::uint64_t cols = d.shape.back();
     const std::uint64_t rows = floats.values.size() / cols;
-    QuantizedTensor q = quantize(floats.values, rows, cols, *d.target, affine);
+    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, affine, importance);
     const QuantStats stats = measure(floats.values, q);
     return {std::move(q), stats};
   } catch (const Error& e) {
@@ -125,8 +126,10 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     writer.write_tensor_data(d.name, bytes);
     return bytes.size();
   }
-  const Quantized qt = quantize_tensor(source, index, d, plan.affine);
+  const auto importance = model::importance_for(plan, d);
+  const Quantized qt = quantize_tensor(source, index, d, plan.affine, importance);
   report.stats = qt.stats;
+  report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
   if constexpr (kGguf) {
     if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
   }
@@ -193,11 +196,13 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   const bool gguf_output = output.extension() != ".safetensors";
   const auto decisions = model::decide_all(*source, plan, gguf_output);
   const auto& tensors = source->tensors();
+  for (const auto& d : decisions) (void)model::importance_for(plan, d);  // wrong lengths fail before writing
 
   ModelReport report;
   if (gguf_output) {
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
+    if (plan.importance) model::add_importance_metadata(writer, *plan.importance);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress);

@@ -43,7 +43,9 @@ void ModelReport::print(std::ostream& out) const {
       row.insert(row.end(), {"-", "-", "-"});
     }
     row.push_back(core::format_fixed(t.seconds * 1e3, 1));
-    row.push_back(d.reason == "default" ? "" : d.reason);
+    std::string note = d.reason == "default" ? "" : d.reason;
+    if (t.importance) note += note.empty() ? "imatrix" : ", imatrix";
+    row.push_back(std::move(note));
     table.add_row(std::move(row));
   }
   table.add_separator();
@@ -64,7 +66,8 @@ std::string ModelReport::to_json() const {
                         {"reason", t.decision.reason},
                         {"bytes_in", t.bytes_in},
                         {"bytes_out", t.bytes_out},
-                        {"seconds", t.seconds}};
+                        {"seconds", t.seconds},
+                        {"importance", t.importance}};
     if (t.stats) {
       j["rmse"] = t.stats->rmse;
       j["rel_rmse"] = model::finite_or_null(t.stats->rel_rmse);

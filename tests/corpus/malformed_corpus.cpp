@@ -308,6 +308,7 @@ std::string_view reader_name(Reader reader) noexcept {
     case Reader::gguf: return "gguf";
     case Reader::safetensors: return "safetensors";
     case Reader::axqt: return "axqt";
+    case Reader::imatrix: return "imatrix";
   }
   return "unknown";
 }
@@ -317,6 +318,7 @@ std::string_view reader_extension(Reader reader) noexcept {
     case Reader::gguf: return ".gguf";
     case Reader::safetensors: return ".safetensors";
     case Reader::axqt: return ".axonml";
+    case Reader::imatrix: return ".imatrix";
   }
   return "";
 }
@@ -326,6 +328,7 @@ std::vector<MalformedCase> malformed_corpus() {
   add_gguf_cases(cases);
   add_safetensors_cases(cases);
   add_axqt_cases(cases);
+  add_imatrix_cases(cases);
   return cases;
 }
 
@@ -357,6 +360,7 @@ std::vector<SeedFile> valid_seed_files() {
   seeds.push_back({"axqt_f16", Reader::axqt, axqt(1, 5, 1, 4, [](auto& b) {
                      b.u32(2).u32(2).u32(2).u32(1).u16(0x3C00).u16(0x4000).u16(0xC000).u16(0x0001);
                    })});
+  add_imatrix_seeds(seeds);
   return seeds;
 }
 

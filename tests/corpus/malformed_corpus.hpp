@@ -13,10 +13,10 @@
 
 namespace qlinear::test {
 
-enum class Reader { gguf, safetensors, axqt };
+enum class Reader { gguf, safetensors, axqt, imatrix };
 
-std::string_view reader_name(Reader reader) noexcept;       // "gguf", "safetensors", "axqt"
-std::string_view reader_extension(Reader reader) noexcept;  // ".gguf", ".safetensors", ".axonml"
+std::string_view reader_name(Reader reader) noexcept;       // "gguf", "safetensors", "axqt", "imatrix"
+std::string_view reader_extension(Reader reader) noexcept;  // ".gguf", ".safetensors", ".axonml", ".imatrix"
 
 struct MalformedCase {
   std::string name;
@@ -34,5 +34,9 @@ struct SeedFile {
 
 std::vector<MalformedCase> malformed_corpus();
 std::vector<SeedFile> valid_seed_files();
+
+// The importance-matrix cases and seeds (imatrix_corpus.cpp), part of the two lists above.
+void add_imatrix_cases(std::vector<MalformedCase>& out);
+void add_imatrix_seeds(std::vector<SeedFile>& out);
 
 }  // namespace qlinear::test

@@ -2,6 +2,8 @@
 
 #include <qlinear/error.hpp>
 
+#include <iostream>
+
 namespace qlinear::cli {
 
 void AffineFlags::add_to(CLI::App& cmd) {
@@ -11,10 +13,21 @@ void AffineFlags::add_to(CLI::App& cmd) {
       ->capture_default_str();
   cmd.add_option("--group-size", group_size,
                  "i8/i4: inputs per scale with --granularity group (multiple of 8; default 32)");
-  cmd.add_option("--calibration", calibration, "i8/i4: clipping range by minmax, percentile or mse search")
+  cmd.add_option("--clip", calibration, "i8/i4: clipping range by minmax, percentile or mse search")
       ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
       ->capture_default_str();
-  cmd.add_option("--percentile", percentile, "i8/i4: p for --calibration percentile, in (50, 100]")
+  // The clipping rule's former name, still accepted for existing scripts: --calibration is to take a
+  // calibration data file instead.
+  cmd.add_option_function<std::string>(
+         "--calibration",
+         [this](const std::string& rule) {
+           std::cerr << "qlinear: --calibration " << rule << " is deprecated; use --clip " << rule << "\n";
+           calibration = rule;
+         },
+         "deprecated name of --clip")
+      ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+      ->group("");
+  cmd.add_option("--percentile", percentile, "i8/i4: p for --clip percentile, in (50, 100]")
       ->capture_default_str();
 }
 

@@ -6,18 +6,20 @@
 
 #include <qlinear/error.hpp>
 #include <qlinear/mix.hpp>
+#include <qlinear/imatrix.hpp>
 #include <qlinear/model.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 namespace qlinear::cli {
 namespace {
 
 struct QuantizeOptions {
-  std::string input, output, type = "q8_0", report, fallback;
+  std::string input, output, type = "q8_0", report, fallback, imatrix;
   std::vector<std::string> rules, keeps;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
@@ -50,7 +52,28 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   plan.affine = o.affine.options();
   plan.keep_1d = o.keep_1d;
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
+  if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
   return plan;
+}
+
+// Which quantized tensors the importance matrix weighted, and which it could not.
+void print_importance(const ImportanceMatrix& matrix, const ModelReport& report) {
+  std::vector<std::string> with, without;
+  for (const TensorReport& t : report.tensors) {
+    if (!t.decision.target) continue;
+    (t.importance ? with : without).push_back(t.decision.name);
+  }
+  std::cout << "importance matrix " << matrix.path().string() << ": " << matrix.size() << " entries";
+  if (matrix.chunks() > 0) std::cout << ", " << matrix.chunks() << " chunks";
+  if (!matrix.datasets().empty()) std::cout << ", dataset " << matrix.dataset();
+  std::cout << "; used for " << with.size() << " of " << with.size() + without.size() << " quantized tensors\n";
+  const auto list = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  };
+  if (!with.empty()) std::cout << "  with importance: " << list(with) << "\n";
+  if (!without.empty()) std::cout << "  without (no entry, or a format that ignores it): " << list(without) << "\n";
 }
 
 std::string mix_names() {
@@ -82,6 +105,7 @@ void run_quantize(const QuantizeOptions& o) {
   progress.finish();
   const std::uint64_t rss_peak = peak_rss_bytes();
   report.print(std::cout);
+  if (plan.importance) print_importance(*plan.importance, report);
   std::cout << "wrote " << o.output << ": " << format_count(report.bytes_out) << " bytes; peak memory "
             << format_fixed(static_cast<double>(rss_peak) / (1 << 20), 1) << " MiB\n";
   if (!o.report.empty()) {
@@ -156,6 +180,10 @@ void add_quantize_command(CLI::App& app) {
                   "format for rows the block format cannot hold in GGUF (default f16, as llama.cpp; "
                   "i8/i4 stay small but only qlinear reads them)")
       ->check(format_name_validator());
+  cmd->add_option("--imatrix", o->imatrix,
+                  "importance matrix from llama.cpp's llama-imatrix (.gguf or legacy .dat): tensors with an "
+                  "entry are quantized with it (q4_0..q5_1, K- and i-quants; i8/i4 with --clip mse)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
