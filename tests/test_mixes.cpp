@@ -4,6 +4,7 @@
 // for every run whose formats qlinear can already quantize.
 
 #include "formats/registry.hpp"
+#include "corpus/byte_builder.hpp"
 #include "llama_shaped_model.hpp"
 #include "model/mix.hpp"
 #include "model/plan.hpp"
@@ -98,9 +99,10 @@ TEST_P(Mixes, ChooseWhatLlamaCppChoosesForEveryTensor) {
     SCOPED_TRACE(shape.name + ", " + run_name);
     QuantPlan plan = plan_for_run(run_name);
     EXPECT_EQ(llama_file_type(*plan.mix), run["file_type"].get<std::uint32_t>());
-    if (with_imatrix(run_name)) {  // an empty importance matrix, as llama-quantize was given
-      const auto imatrix = dir / "empty.imatrix.dat";
-      test::write_bytes(imatrix, std::vector<std::byte>(4, std::byte{0}));  // int32 entry count 0
+    if (with_imatrix(run_name)) {  // a matrix with no entry for any tensor, as llama-quantize was given
+      const auto imatrix = dir / "unrelated.imatrix.dat";
+      // .dat: one entry "unrelated" (ncall 1, one value 1.0), no trailer.
+      test::write_bytes(imatrix, test::ByteBuilder().u32(1).u32(9).raw("unrelated").u32(1).u32(1).f32(1.0f).take());
       plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(imatrix));
     }
     const auto decisions = plan_model(path, plan);
