@@ -112,6 +112,14 @@ inline float clamped_code(float v, float nmax) noexcept {
   return (c + 12582912.0f) - 12582912.0f;
 }
 
+// x where flag is 1, y where it is 0. Written on the bits, since GCC keeps a float select whose
+// condition is a float comparison as a branch (the comparison may trap under -ftrapping-math), and a
+// branch per lane would keep these loops from becoming vector code.
+inline float select(int flag, float x, float y) noexcept {
+  const std::int32_t mask = -flag;
+  return std::bit_cast<float>((std::bit_cast<std::int32_t>(x) & mask) | (std::bit_cast<std::int32_t>(y) & ~mask));
+}
+
 template <FitError kError>
 inline float lane_error(float diff) noexcept {
   if constexpr (kError == FitError::absolute) {
@@ -146,7 +154,7 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
     }
   }
   LANES for (int s = 0; s < kLanes; ++s) {
-    lo[s] = lo[s] > 0 ? 0.0f : lo[s];
+    lo[s] = select(lo[s] > 0, 0.0f, lo[s]);
     live[s] = hi[s] != lo[s];  // a flat group keeps scale 0 and codes 0, whatever its lane computes
     iscale[s] = fnmax / (hi[s] - lo[s]);
     scale[s] = 1 / iscale[s];
@@ -184,8 +192,8 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
       const float fit_min = (sum_l2[s] * sum_x[s] - sum_l[s] * sum_xl[s]) / det;
       const float scale_alone = sum_xl[s] / sum_l2[s];
       const int positive_min = fit_min > 0;
-      this_scale[s] = positive_min ? scale_alone : fit_scale;
-      this_min[s] = positive_min ? 0.0f : fit_min;
+      this_scale[s] = select(positive_min, scale_alone, fit_scale);
+      this_min[s] = select(positive_min, 0.0f, fit_min);
       fitted[s] = (det > 0) & live[s];
     }
     for (int i = 0; i < n; ++i) {
@@ -196,17 +204,17 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
     }
     LANES for (int s = 0; s < kLanes; ++s) {
       const int better = fitted[s] & (cur_error[s] < best_error[s]);
-      best_error[s] = better ? cur_error[s] : best_error[s];
-      scale[s] = better ? this_scale[s] : scale[s];
-      code_iscale[s] = better ? iscale[s] : code_iscale[s];
-      code_lo[s] = better ? lo[s] : code_lo[s];
-      lo[s] = better ? this_min[s] : lo[s];
+      best_error[s] = select(better, cur_error[s], best_error[s]);
+      scale[s] = select(better, this_scale[s], scale[s]);
+      code_iscale[s] = select(better, iscale[s], code_iscale[s]);
+      code_lo[s] = select(better, lo[s], code_lo[s]);
+      lo[s] = select(better, this_min[s], lo[s]);
     }
   }
   for (int i = 0; i < n; ++i) {
     LANES for (int s = 0; s < kLanes; ++s) {
       const float l = clamped_code(code_iscale[s] * (x[i][s] - code_lo[s]), fnmax);
-      best[i][s] = live[s] ? l : 0.0f;
+      best[i][s] = select(live[s], l, 0.0f);
     }
   }
   for (int s = 0; s < kLanes; ++s) fits[s] = {live[s] ? scale[s] : 0.0f, -lo[s]};

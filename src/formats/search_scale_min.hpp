@@ -38,6 +38,8 @@ inline constexpr int kMaxScaleMinGroup = 32;
 // smaller. Writes the chosen codes to codes[0..n). n <= kMaxScaleMinGroup.
 // This is the search ggml calls make_qkx2_quants, and make_qkx3_quants when given weights (the two
 // differ only when make_qkx3_quants derives the weights itself, which none of its callers here does).
+// The formats call search_scale_and_min_groups; this one-group form is the plain statement of the
+// steps, which the tests hold the grouped search to, bit for bit.
 ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, int nmax, std::uint8_t* codes,
                                  ScaleTrials trials, FitError error);
 
