@@ -60,7 +60,7 @@ ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, in
     iscale = (trials.first + trials.step * static_cast<float>(step) + fnmax) / (hi - lo);
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = clamp_code(nearest_int(iscale * (x[i] - lo)), nmax);
+      const int l = clamp_code(nearest_int(iscale * (x[i] - lo)), fnmax);
       trial[i] = static_cast<std::uint8_t>(l);
       const float w = weights[i], fl = static_cast<float>(l);
       sum_l += w * fl;
@@ -103,14 +103,18 @@ constexpr int kLanes = 8;
 #define LANES _Pragma("GCC unroll 1")
 using LaneValues = float[kLanes];
 
-// nearest_int of v clamped to [0, nmax], as the float that ggml multiplies by. Clamping before the
+// nearest_int(v) clamped to [0, nmax], as the float that ggml multiplies by. Clamping before the
 // rounding gives the same code (the rounding is monotonic and maps 0 and nmax to themselves), and
-// adding and taking off 1.5·2^23 is the rounding itself, done in float (exact for |v| <= 2^22, the
-// range where nearest_int is valid at all).
+// adding and taking off 1.5·2^23 is the rounding itself, done in float. Both hold for |v| < 2^22,
+// nearest_int's valid range; lanes that leave it are flagged (see in_range below) and searched again
+// by the one-group search, whose integer steps reproduce ggml's codes even there.
 inline float clamped_code(float v, float nmax) noexcept {
   const float c = std::min(std::max(v, 0.0f), nmax);
   return (c + 12582912.0f) - 12582912.0f;
 }
+
+// Whether v lies well inside nearest_int's valid range (false for inf and NaN).
+inline int rounding_in_range(float v) noexcept { return std::fabs(v) < 4.0e6f; }
 
 // x where flag is 1, y where it is 0. Written on the bits, since GCC keeps a float select whose
 // condition is a float comparison as a branch (the comparison may trap under -ftrapping-math), and a
@@ -132,12 +136,16 @@ inline float lane_error(float diff) noexcept {
 // The codes of a lane are not copied at each better trial: the inverse scale and offset that gave
 // them are kept instead, and the codes recomputed once at the end (the same operations, so the same
 // codes). Lane flags are ints and every select is unconditional, so that no loop has a branch.
+//
+// A code is iscale·(x − lo) rounded, monotonic in x, so the group's smallest and largest weights
+// give the extreme values: checking those two per lane and per trial is checking every weight.
+// in_range[s] says the whole search of lane s stayed in nearest_int's valid range.
 template <FitError kError>
 void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, LaneValues* best, ScaleMinFit* fits,
-                  ScaleTrials trials) {
+                  int* in_range, ScaleTrials trials) {
   const float fnmax = static_cast<float>(nmax);
   alignas(64) float lo[kLanes], hi[kLanes], sum_w[kLanes], sum_x[kLanes], iscale[kLanes], scale[kLanes];
-  alignas(64) float best_error[kLanes], code_iscale[kLanes], code_lo[kLanes];
+  alignas(64) float best_error[kLanes], code_iscale[kLanes], code_lo[kLanes], x_min[kLanes];
   alignas(64) int live[kLanes];
   LANES for (int s = 0; s < kLanes; ++s) {
     lo[s] = hi[s] = x[0][s];
@@ -154,6 +162,7 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
     }
   }
   LANES for (int s = 0; s < kLanes; ++s) {
+    x_min[s] = lo[s];
     lo[s] = select(lo[s] > 0, 0.0f, lo[s]);
     live[s] = hi[s] != lo[s];  // a flat group keeps scale 0 and codes 0, whatever its lane computes
     iscale[s] = fnmax / (hi[s] - lo[s]);
@@ -161,6 +170,7 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
     code_iscale[s] = iscale[s];
     code_lo[s] = lo[s];
     best_error[s] = 0;
+    in_range[s] = rounding_in_range(iscale[s] * (x_min[s] - lo[s])) & rounding_in_range(iscale[s] * (hi[s] - lo[s]));
   }
   for (int i = 0; i < n; ++i) {
     LANES for (int s = 0; s < kLanes; ++s) {
@@ -173,7 +183,11 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
   for (int step = 0; trials.steps >= 1 && step <= trials.steps; ++step) {
     const float numerator = trials.first + trials.step * static_cast<float>(step) + fnmax;
     alignas(64) float sum_l[kLanes] = {}, sum_l2[kLanes] = {}, sum_xl[kLanes] = {};
-    LANES for (int s = 0; s < kLanes; ++s) iscale[s] = numerator / (hi[s] - lo[s]);
+    LANES for (int s = 0; s < kLanes; ++s) {
+      iscale[s] = numerator / (hi[s] - lo[s]);
+      in_range[s] &= rounding_in_range(iscale[s] * (x_min[s] - lo[s])) &
+                     rounding_in_range(iscale[s] * (hi[s] - lo[s]));
+    }
     for (int i = 0; i < n; ++i) {
       LANES for (int s = 0; s < kLanes; ++s) {
         const float l = clamped_code(iscale[s] * (x[i][s] - lo[s]), fnmax);
@@ -217,7 +231,10 @@ void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, Lan
       best[i][s] = select(live[s], l, 0.0f);
     }
   }
-  for (int s = 0; s < kLanes; ++s) fits[s] = {live[s] ? scale[s] : 0.0f, -lo[s]};
+  for (int s = 0; s < kLanes; ++s) {
+    fits[s] = {live[s] ? scale[s] : 0.0f, -lo[s]};
+    in_range[s] |= !live[s];  // a flat group's result does not depend on its codes
+  }
 }
 
 }  // namespace
@@ -226,6 +243,7 @@ void search_scale_and_min_groups(const float* x, const float* weights, int group
                                  std::uint8_t* codes, ScaleMinFit* fits, ScaleTrials trials, FitError error) {
   alignas(64) float xt[kMaxScaleMinGroup][kLanes], wt[kMaxScaleMinGroup][kLanes], best[kMaxScaleMinGroup][kLanes];
   ScaleMinFit lane_fits[kLanes];
+  int in_range[kLanes];
   for (int first = 0; first < groups; first += kLanes) {
     const int count = std::min(kLanes, groups - first);
     // Lanes without a group get zeros: a flat group, whose result is dropped.
@@ -237,14 +255,18 @@ void search_scale_and_min_groups(const float* x, const float* weights, int group
       }
     }
     if (error == FitError::absolute) {
-      search_lanes<FitError::absolute>(xt, wt, n, nmax, best, lane_fits, trials);
+      search_lanes<FitError::absolute>(xt, wt, n, nmax, best, lane_fits, in_range, trials);
     } else {
-      search_lanes<FitError::squared>(xt, wt, n, nmax, best, lane_fits, trials);
+      search_lanes<FitError::squared>(xt, wt, n, nmax, best, lane_fits, in_range, trials);
     }
     for (int s = 0; s < count; ++s) {
+      const std::size_t at = static_cast<std::size_t>(first + s) * static_cast<std::size_t>(n);
+      if (!in_range[s]) {  // weights so small that the inverse scale overflows: ggml's steps exactly
+        fits[first + s] = search_scale_and_min(x + at, weights + at, n, nmax, codes + at, trials, error);
+        continue;
+      }
       fits[first + s] = lane_fits[s];
-      std::uint8_t* out = codes + static_cast<std::size_t>(first + s) * static_cast<std::size_t>(n);
-      for (int i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(best[i][s]);
+      for (int i = 0; i < n; ++i) codes[at + i] = static_cast<std::uint8_t>(best[i][s]);
     }
   }
 }
