@@ -60,7 +60,7 @@ ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, in
     iscale = (trials.first + trials.step * static_cast<float>(step) + fnmax) / (hi - lo);
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = clamp_code(nearest_int(iscale * (x[i] - lo)), fnmax);
+      const int l = clamp_code(nearest_int(iscale * (x[i] - lo)), nmax);
       trial[i] = static_cast<std::uint8_t>(l);
       const float w = weights[i], fl = static_cast<float>(l);
       sum_l += w * fl;
@@ -273,7 +273,7 @@ void search_scale_and_min_groups(const float* x, const float* weights, int group
 
 float search_scale_of_positive_values(const float* v, const float* weights, int n, int nmax, std::uint8_t* codes) {
   float max = 0;
-  for (int i = 0; i < n; ++i) max = std::max(max, v[i]);
+  for (int i = 0; i < n; ++i) max = max > v[i] ? max : v[i];  // ggml's MAX, down to which zero it keeps
   if (max < 1e-15f) {  // all zero (ggml's GROUP_MAX_EPS)
     std::memset(codes, 0, static_cast<std::size_t>(n));
     return 0.0f;
