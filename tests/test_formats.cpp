@@ -5,6 +5,7 @@
 #include "core/half.hpp"
 #include "formats/registry.hpp"
 #include "kernels/kernel_table.hpp"
+#include "formats/search_scale_min.hpp"
 #include "test_support.hpp"
 
 #include <qlinear/safetensors.hpp>
@@ -12,8 +13,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <limits>
+#include <random>
 
 namespace qlinear {
 namespace {
@@ -283,6 +286,56 @@ TEST(Importance, ConcentratedImportanceReproducesThatColumnBetter) {
   for (Format f : kImportanceFormats) {
     SCOPED_TRACE(format_name(f));
     EXPECT_LT(column_error(f, focused), column_error(f, uniform));
+  }
+}
+
+// The K-quants search several groups side by side; every group must get exactly what the one-group
+// search (the direct transcription of ggml's steps) gives it, bit for bit, whatever the group holds.
+TEST(ScaleMinSearch, GroupsSideBySideChooseExactlyAsOneAtATime) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (int n : {16, 32}) {
+    for (int groups : {1, 5, 8, 13, 16}) {
+      for (int nmax : {3, 15, 31}) {
+        std::vector<float> x(static_cast<std::size_t>(groups * n)), w(x.size());
+        for (int g = 0; g < groups; ++g) {
+          // Scales from 2^-20 to 2^19, and now and then 2^-140: subnormal weights, where the
+          // inverse scale overflows and ggml's rounding leaves its valid range.
+          const float scale = std::ldexp(1.0f, g % 7 == 6 ? -140 : static_cast<int>(rng() % 40) - 20);
+          for (int i = 0; i < n; ++i) {
+            float v = 0.0f;
+            switch ((g + nmax) % 6) {
+              case 0: v = normal(rng); break;
+              case 1: v = std::fabs(normal(rng)); break;           // all positive
+              case 2: v = -std::fabs(normal(rng)) - 0.5f; break;   // all negative
+              case 3: v = g % 2 ? -0.75f : 0.0f; break;            // flat: nothing to fit
+              case 4: v = std::round(uniform(rng) * 3.0f); break;  // few distinct values
+              default: v = normal(rng) * normal(rng) * normal(rng); break;
+            }
+            x[static_cast<std::size_t>(g * n + i)] = v * scale;
+            w[static_cast<std::size_t>(g * n + i)] = (i % 5 == 0) ? 0.0f : std::fabs(uniform(rng));
+          }
+        }
+        for (auto error : {formats::FitError::squared, formats::FitError::absolute}) {
+          for (formats::ScaleTrials trials : {formats::ScaleTrials{-1.0f, 0.1f, 20}, formats::ScaleTrials{-0.9f, 0.05f, 36},
+                                              formats::ScaleTrials{-0.5f, 0.1f, 0}}) {
+            std::vector<std::uint8_t> codes(x.size()), one_codes(x.size());
+            std::vector<formats::ScaleMinFit> fits(static_cast<std::size_t>(groups));
+            formats::search_scale_and_min_groups(x.data(), w.data(), groups, n, nmax, codes.data(), fits.data(),
+                                                 trials, error);
+            for (int g = 0; g < groups; ++g) {
+              const std::size_t at = static_cast<std::size_t>(g * n);
+              const formats::ScaleMinFit one =
+                  formats::search_scale_and_min(&x[at], &w[at], n, nmax, &one_codes[at], trials, error);
+              ASSERT_EQ(std::bit_cast<std::uint32_t>(fits[g].scale), std::bit_cast<std::uint32_t>(one.scale)) << g;
+              ASSERT_EQ(std::bit_cast<std::uint32_t>(fits[g].min), std::bit_cast<std::uint32_t>(one.min)) << g;
+            }
+            ASSERT_EQ(codes, one_codes) << "n " << n << ", groups " << groups << ", nmax " << nmax;
+          }
+        }
+      }
+    }
   }
 }
 

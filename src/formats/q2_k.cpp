@@ -42,17 +42,17 @@ void requantize_and_store_q2_K(const float* x, std::uint8_t* codes, block_q2_K& 
 // sub-block values rounded against the largest one (d = max scale / 15, dmin = max min / 15).
 void quantize_row_q2_K_ref(const float* x, block_q2_K* y, std::size_t n) {
   std::uint8_t codes[256];
-  float weights[16], scales[16], mins[16];
+  float weights[256], scales[16], mins[16];
+  ScaleMinFit fits[16];
   for (std::size_t b = 0; b < n / kBlock256; ++b, x += kBlock256) {
+    for (int i = 0; i < 256; ++i) weights[i] = std::fabs(x[i]);
+    search_scale_and_min_groups(x, weights, 16, 16, 3, codes, fits, {-0.5f, 0.1f, 15}, FitError::absolute);
     float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
     for (int j = 0; j < 16; ++j) {
-      for (int i = 0; i < 16; ++i) weights[i] = std::fabs(x[16 * j + i]);
-      const ScaleMinFit fit =
-          search_scale_and_min(x + 16 * j, weights, 16, 3, codes + 16 * j, {-0.5f, 0.1f, 15}, FitError::absolute);
-      scales[j] = fit.scale;
-      mins[j] = fit.min;
-      if (fit.scale > max_scale) max_scale = fit.scale;
-      if (fit.min > max_min) max_min = fit.min;
+      scales[j] = fits[j].scale;
+      mins[j] = fits[j].min;
+      if (fits[j].scale > max_scale) max_scale = fits[j].scale;
+      if (fits[j].min > max_min) max_min = fits[j].min;
     }
     if (max_scale > 0) {
       const float iscale = 15.f / max_scale;
@@ -81,22 +81,22 @@ void quantize_row_q2_K_ref(const float* x, block_q2_K* y, std::size_t n) {
 // total weight.
 void quantize_row_q2_K_weighted_ref(const float* x, block_q2_K* y, std::size_t n, const float* importance) {
   std::uint8_t codes[256], ls[16], lm[16];
-  float weights[16], scales[16], mins[16], sub_block_weight[16];
+  float weights[256], scales[16], mins[16], sub_block_weight[16];
+  ScaleMinFit fits[16];
   for (std::size_t b = 0; b < n / kBlock256; ++b, x += kBlock256, importance += kBlock256) {
     float sum_x2 = 0;
     for (int i = 0; i < 256; ++i) sum_x2 += x[i] * x[i];
     const float sigma2 = sum_x2 / 256;
+    for (int i = 0; i < 256; ++i) weights[i] = importance[i] * std::sqrt(sigma2 + x[i] * x[i]);
     for (int j = 0; j < 16; ++j) {
-      for (int i = 0; i < 16; ++i) {
-        weights[i] = importance[16 * j + i] * std::sqrt(sigma2 + x[16 * j + i] * x[16 * j + i]);
-      }
       float sum_w = 0;
-      for (int i = 0; i < 16; ++i) sum_w += weights[i];
+      for (int i = 0; i < 16; ++i) sum_w += weights[16 * j + i];
       sub_block_weight[j] = sum_w;
-      const ScaleMinFit fit =
-          search_scale_and_min(x + 16 * j, weights, 16, 3, codes + 16 * j, {-0.9f, 0.05f, 36}, FitError::squared);
-      scales[j] = fit.scale;
-      mins[j] = fit.min;
+    }
+    search_scale_and_min_groups(x, weights, 16, 16, 3, codes, fits, {-0.9f, 0.05f, 36}, FitError::squared);
+    for (int j = 0; j < 16; ++j) {
+      scales[j] = fits[j].scale;
+      mins[j] = fits[j].min;
     }
     const float d = search_scale_of_positive_values(scales, sub_block_weight, 16, 15, ls);
     const float dmin = search_scale_of_positive_values(mins, sub_block_weight, 16, 15, lm);

@@ -9,6 +9,7 @@
 #include "formats/nearest_int.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -90,9 +91,189 @@ ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, in
   return {scale, -lo};
 }
 
+namespace {
+
+// search_scale_and_min on kLanes groups at once, lane s holding group s. Alone, one group's search
+// is a chain of dependent float additions (its sums must keep ggml's order), so the adder mostly
+// waits; independent groups side by side fill that wait, and the lane loops below compile to vector
+// instructions of the baseline ISA. Every lane performs exactly the scalar search's operations, in
+// its order: only what is computed between them is interleaved. Codes are kept as floats, the
+// values the sums multiply by.
+constexpr int kLanes = 8;
+#define LANES _Pragma("GCC unroll 1")
+using LaneValues = float[kLanes];
+
+// nearest_int(v) clamped to [0, nmax], as the float that ggml multiplies by. Clamping before the
+// rounding gives the same code (the rounding is monotonic and maps 0 and nmax to themselves), and
+// adding and taking off 1.5·2^23 is the rounding itself, done in float. Both hold for |v| < 2^22,
+// nearest_int's valid range; lanes that leave it are flagged (see in_range below) and searched again
+// by the one-group search, whose integer steps reproduce ggml's codes even there.
+inline float clamped_code(float v, float nmax) noexcept {
+  const float c = std::min(std::max(v, 0.0f), nmax);
+  return (c + 12582912.0f) - 12582912.0f;
+}
+
+// Whether v lies well inside nearest_int's valid range (false for inf and NaN).
+inline int rounding_in_range(float v) noexcept { return std::fabs(v) < 4.0e6f; }
+
+// x where flag is 1, y where it is 0. Written on the bits, since GCC keeps a float select whose
+// condition is a float comparison as a branch (the comparison may trap under -ftrapping-math), and a
+// branch per lane would keep these loops from becoming vector code.
+inline float select(int flag, float x, float y) noexcept {
+  const std::int32_t mask = -flag;
+  return std::bit_cast<float>((std::bit_cast<std::int32_t>(x) & mask) | (std::bit_cast<std::int32_t>(y) & ~mask));
+}
+
+template <FitError kError>
+inline float lane_error(float diff) noexcept {
+  if constexpr (kError == FitError::absolute) {
+    return std::fabs(diff);
+  } else {
+    return diff * diff;
+  }
+}
+
+// The codes of a lane are not copied at each better trial: the inverse scale and offset that gave
+// them are kept instead, and the codes recomputed once at the end (the same operations, so the same
+// codes). Lane flags are ints and every select is unconditional, so that no loop has a branch.
+//
+// A code is iscale·(x − lo) rounded, monotonic in x, so the group's smallest and largest weights
+// give the extreme values: checking those two per lane and per trial is checking every weight.
+// in_range[s] says the whole search of lane s stayed in nearest_int's valid range.
+template <FitError kError>
+void search_lanes(const LaneValues* x, const LaneValues* w, int n, int nmax, LaneValues* best, ScaleMinFit* fits,
+                  int* in_range, ScaleTrials trials) {
+  const float fnmax = static_cast<float>(nmax);
+  alignas(64) float lo[kLanes], hi[kLanes], sum_w[kLanes], sum_x[kLanes], iscale[kLanes], scale[kLanes];
+  alignas(64) float best_error[kLanes], code_iscale[kLanes], code_lo[kLanes], x_min[kLanes];
+  alignas(64) int live[kLanes];
+  LANES for (int s = 0; s < kLanes; ++s) {
+    lo[s] = hi[s] = x[0][s];
+    sum_w[s] = w[0][s];
+    sum_x[s] = sum_w[s] * x[0][s];
+  }
+  for (int i = 1; i < n; ++i) {
+    LANES for (int s = 0; s < kLanes; ++s) {
+      const float v = x[i][s];
+      lo[s] = v < lo[s] ? v : lo[s];
+      hi[s] = v > hi[s] ? v : hi[s];
+      sum_w[s] += w[i][s];
+      sum_x[s] += w[i][s] * v;
+    }
+  }
+  LANES for (int s = 0; s < kLanes; ++s) {
+    x_min[s] = lo[s];
+    lo[s] = select(lo[s] > 0, 0.0f, lo[s]);
+    live[s] = hi[s] != lo[s];  // a flat group keeps scale 0 and codes 0, whatever its lane computes
+    iscale[s] = fnmax / (hi[s] - lo[s]);
+    scale[s] = 1 / iscale[s];
+    code_iscale[s] = iscale[s];
+    code_lo[s] = lo[s];
+    best_error[s] = 0;
+    in_range[s] = rounding_in_range(iscale[s] * (x_min[s] - lo[s])) & rounding_in_range(iscale[s] * (hi[s] - lo[s]));
+  }
+  for (int i = 0; i < n; ++i) {
+    LANES for (int s = 0; s < kLanes; ++s) {
+      const float l = clamped_code(iscale[s] * (x[i][s] - lo[s]), fnmax);
+      const float diff = scale[s] * l + lo[s] - x[i][s];
+      best_error[s] += w[i][s] * lane_error<kError>(diff);
+    }
+  }
+  alignas(64) float trial[kMaxScaleMinGroup][kLanes];
+  for (int step = 0; trials.steps >= 1 && step <= trials.steps; ++step) {
+    const float numerator = trials.first + trials.step * static_cast<float>(step) + fnmax;
+    alignas(64) float sum_l[kLanes] = {}, sum_l2[kLanes] = {}, sum_xl[kLanes] = {};
+    LANES for (int s = 0; s < kLanes; ++s) {
+      iscale[s] = numerator / (hi[s] - lo[s]);
+      in_range[s] &= rounding_in_range(iscale[s] * (x_min[s] - lo[s])) &
+                     rounding_in_range(iscale[s] * (hi[s] - lo[s]));
+    }
+    for (int i = 0; i < n; ++i) {
+      LANES for (int s = 0; s < kLanes; ++s) {
+        const float l = clamped_code(iscale[s] * (x[i][s] - lo[s]), fnmax);
+        trial[i][s] = l;
+        const float wl = w[i][s] * l;
+        sum_l[s] += wl;
+        sum_l2[s] += wl * l;
+        sum_xl[s] += wl * x[i][s];
+      }
+    }
+    alignas(64) float this_scale[kLanes], this_min[kLanes], cur_error[kLanes] = {};
+    alignas(64) int fitted[kLanes];
+    LANES for (int s = 0; s < kLanes; ++s) {
+      const float det = sum_w[s] * sum_l2[s] - sum_l[s] * sum_l[s];
+      const float fit_scale = (sum_w[s] * sum_xl[s] - sum_x[s] * sum_l[s]) / det;
+      const float fit_min = (sum_l2[s] * sum_x[s] - sum_l[s] * sum_xl[s]) / det;
+      const float scale_alone = sum_xl[s] / sum_l2[s];
+      const int positive_min = fit_min > 0;
+      this_scale[s] = select(positive_min, scale_alone, fit_scale);
+      this_min[s] = select(positive_min, 0.0f, fit_min);
+      fitted[s] = (det > 0) & live[s];
+    }
+    for (int i = 0; i < n; ++i) {
+      LANES for (int s = 0; s < kLanes; ++s) {
+        const float diff = this_scale[s] * trial[i][s] + this_min[s] - x[i][s];
+        cur_error[s] += w[i][s] * lane_error<kError>(diff);
+      }
+    }
+    LANES for (int s = 0; s < kLanes; ++s) {
+      const int better = fitted[s] & (cur_error[s] < best_error[s]);
+      best_error[s] = select(better, cur_error[s], best_error[s]);
+      scale[s] = select(better, this_scale[s], scale[s]);
+      code_iscale[s] = select(better, iscale[s], code_iscale[s]);
+      code_lo[s] = select(better, lo[s], code_lo[s]);
+      lo[s] = select(better, this_min[s], lo[s]);
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    LANES for (int s = 0; s < kLanes; ++s) {
+      const float l = clamped_code(code_iscale[s] * (x[i][s] - code_lo[s]), fnmax);
+      best[i][s] = select(live[s], l, 0.0f);
+    }
+  }
+  for (int s = 0; s < kLanes; ++s) {
+    fits[s] = {live[s] ? scale[s] : 0.0f, -lo[s]};
+    in_range[s] |= !live[s];  // a flat group's result does not depend on its codes
+  }
+}
+
+}  // namespace
+
+void search_scale_and_min_groups(const float* x, const float* weights, int groups, int n, int nmax,
+                                 std::uint8_t* codes, ScaleMinFit* fits, ScaleTrials trials, FitError error) {
+  alignas(64) float xt[kMaxScaleMinGroup][kLanes], wt[kMaxScaleMinGroup][kLanes], best[kMaxScaleMinGroup][kLanes];
+  ScaleMinFit lane_fits[kLanes];
+  int in_range[kLanes];
+  for (int first = 0; first < groups; first += kLanes) {
+    const int count = std::min(kLanes, groups - first);
+    // Lanes without a group get zeros: a flat group, whose result is dropped.
+    for (int i = 0; i < n; ++i) {
+      LANES for (int s = 0; s < kLanes; ++s) {
+        const std::size_t at = static_cast<std::size_t>(first + s) * static_cast<std::size_t>(n) + i;
+        xt[i][s] = s < count ? x[at] : 0.0f;
+        wt[i][s] = s < count ? weights[at] : 0.0f;
+      }
+    }
+    if (error == FitError::absolute) {
+      search_lanes<FitError::absolute>(xt, wt, n, nmax, best, lane_fits, in_range, trials);
+    } else {
+      search_lanes<FitError::squared>(xt, wt, n, nmax, best, lane_fits, in_range, trials);
+    }
+    for (int s = 0; s < count; ++s) {
+      const std::size_t at = static_cast<std::size_t>(first + s) * static_cast<std::size_t>(n);
+      if (!in_range[s]) {  // weights so small that the inverse scale overflows: ggml's steps exactly
+        fits[first + s] = search_scale_and_min(x + at, weights + at, n, nmax, codes + at, trials, error);
+        continue;
+      }
+      fits[first + s] = lane_fits[s];
+      for (int i = 0; i < n; ++i) codes[at + i] = static_cast<std::uint8_t>(best[i][s]);
+    }
+  }
+}
+
 float search_scale_of_positive_values(const float* v, const float* weights, int n, int nmax, std::uint8_t* codes) {
   float max = 0;
-  for (int i = 0; i < n; ++i) max = std::max(max, v[i]);
+  for (int i = 0; i < n; ++i) max = max > v[i] ? max : v[i];  // ggml's MAX, down to which zero it keeps
   if (max < 1e-15f) {  // all zero (ggml's GROUP_MAX_EPS)
     std::memset(codes, 0, static_cast<std::size_t>(n));
     return 0.0f;
@@ -179,19 +360,22 @@ void requantize_with_stored_scales(const float* x, int nmax, ScaleMinSuperBlock&
 }  // namespace
 
 void quantize_scale_min_super_block(const float* x, int nmax, ScaleTrials trials, ScaleMinSuperBlock& out) {
-  float scales[8], mins[8], weights[32];
-  float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
+  float scales[8], mins[8], weights[256];
   for (int j = 0; j < 8; ++j) {
     const float* xs = x + 32 * j;
     float sum_x2 = 0;
     for (int i = 0; i < 32; ++i) sum_x2 += xs[i] * xs[i];
     const float av_x = std::sqrt(sum_x2 / 32);
-    for (int i = 0; i < 32; ++i) weights[i] = av_x + std::fabs(xs[i]);
-    const ScaleMinFit fit = search_scale_and_min(xs, weights, 32, nmax, out.codes + 32 * j, trials, FitError::squared);
-    scales[j] = fit.scale;
-    mins[j] = fit.min;
-    if (fit.scale > max_scale) max_scale = fit.scale;
-    if (fit.min > max_min) max_min = fit.min;
+    for (int i = 0; i < 32; ++i) weights[32 * j + i] = av_x + std::fabs(xs[i]);
+  }
+  ScaleMinFit fits[8];
+  search_scale_and_min_groups(x, weights, 8, 32, nmax, out.codes, fits, trials, FitError::squared);
+  float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
+  for (int j = 0; j < 8; ++j) {
+    scales[j] = fits[j].scale;
+    mins[j] = fits[j].min;
+    if (fits[j].scale > max_scale) max_scale = fits[j].scale;
+    if (fits[j].min > max_min) max_min = fits[j].min;
   }
   const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
   const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
@@ -213,16 +397,20 @@ void quantize_scale_min_super_block_weighted(const float* x, const float* import
   float sum_x2 = 0;
   for (int i = 0; i < 256; ++i) sum_x2 += x[i] * x[i];
   const float sigma2 = 2 * sum_x2 / 256;
-  float scales[8], mins[8], sub_block_weight[8], weights[32];
+  float scales[8], mins[8], sub_block_weight[8], weights[256];
   for (int j = 0; j < 8; ++j) {
     const float* xs = x + 32 * j;
-    for (int i = 0; i < 32; ++i) weights[i] = importance[32 * j + i] * std::sqrt(sigma2 + xs[i] * xs[i]);
+    float* ws = weights + 32 * j;
+    for (int i = 0; i < 32; ++i) ws[i] = importance[32 * j + i] * std::sqrt(sigma2 + xs[i] * xs[i]);
     float sum_w = 0;
-    for (int i = 0; i < 32; ++i) sum_w += weights[i];
+    for (int i = 0; i < 32; ++i) sum_w += ws[i];
     sub_block_weight[j] = sum_w;
-    const ScaleMinFit fit = search_scale_and_min(xs, weights, 32, nmax, out.codes + 32 * j, kTrials, FitError::squared);
-    scales[j] = fit.scale;
-    mins[j] = fit.min;
+  }
+  ScaleMinFit fits[8];
+  search_scale_and_min_groups(x, weights, 8, 32, nmax, out.codes, fits, kTrials, FitError::squared);
+  for (int j = 0; j < 8; ++j) {
+    scales[j] = fits[j].scale;
+    mins[j] = fits[j].min;
   }
   std::uint8_t ls[8], lm[8];
   const float d = search_scale_of_positive_values(scales, sub_block_weight, 8, 63, ls);
