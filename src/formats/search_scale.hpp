@@ -8,9 +8,19 @@
 // in float, left to right, with products grouped as written (the library builds with
 // -ffp-contract=off, so none of them fuses).
 
+#include <algorithm>
 #include <cstdint>
 
 namespace qlinear::formats {
+
+// float(clamp(nearest_int(v), lowest, highest)), computed in float: v + 1.5·2^23 is an integer in
+// [2^23, 2^24) for |v| <= 2^22, rounded to nearest even by the addition, and subtracting 1.5·2^23
+// again is exact. Unlike the integer form it stays in float lanes, so loops of it vectorize.
+inline float clamped_nearest(float v, float lowest, float highest) noexcept {
+  constexpr float kShift = 12582912.0f;
+  const float rounded = (v + kShift) - kShift;
+  return std::min(std::max(rounded, lowest), highest);
+}
 
 // A group whose largest magnitude is below this is treated as all zero (scale 0, levels 0).
 inline constexpr float kNegligibleGroupMax = 1e-15f;
