@@ -5,7 +5,9 @@
 #include "formats/nearest_int.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 namespace qlinear::formats {
 namespace {
@@ -14,7 +16,7 @@ namespace {
 struct Extreme {
   float value, magnitude;
 };
-Extreme signed_extreme_of(const float* x, int n) noexcept {
+inline Extreme signed_extreme_of(const float* x, int n) noexcept {
   // The largest magnitude first, in four independent lanes (max is exact in any order, and lanes
   // vectorize), then the first value that has it: the one ggml's strict "greater than" scan keeps.
   float lane[4] = {};
@@ -24,10 +26,10 @@ Extreme signed_extreme_of(const float* x, int n) noexcept {
   }
   for (; i < n; ++i) lane[0] = std::max(lane[0], std::fabs(x[i]));
   const float magnitude = std::max(std::max(lane[0], lane[1]), std::max(lane[2], lane[3]));
-  for (i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) == magnitude) return {x[i], magnitude};
-  }
-  return {0.0f, 0.0f};
+  // The first index that holds it, from a mask of matches: no branch on the data to mispredict.
+  std::uint32_t matches = 0;
+  for (i = 0; i < n; ++i) matches |= static_cast<std::uint32_t>(std::fabs(x[i]) == magnitude) << i;
+  return {x[std::countr_zero(matches)], magnitude};
 }
 
 int clamped_level(float scaled, int nmax) noexcept {
