@@ -2,12 +2,18 @@
 // bytes for one set of weights, these checks pin the direction (more importance, less error there)
 // and that weights of zero, which make some weighted sums vanish, still give finite blocks.
 
+#include "formats/kquant_scales.hpp"
+#include "formats/nearest_int.hpp"
 #include "formats/search_scale.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
+#include <random>
 
 namespace qlinear {
 namespace {
@@ -73,6 +79,95 @@ TEST(SearchSignedScale, AllWeightOnTheLargestValueMakesItExact) {
   // The level may end at −32 or −31 (both fit exactly); scale = (x·l)/l² then rounds twice, each
   // time by at most 2^-24 relative, and the product above is exact in double: < 3·2^-24 in all.
   EXPECT_NEAR(reconstructed, x[largest], std::fabs(x[largest]) * 3 * 0x1p-24);
+}
+
+// The search written plainly, one candidate after the other as ggml describes it: the oracle for
+// the library's version, which evaluates the candidates side by side.
+float sequential_signed_scale(const float* x, int n, int nmax, const float* weights, std::int8_t* levels) {
+  float max = 0.0f, amax = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  if (amax < formats::kNegligibleGroupMax) {
+    std::fill(levels, levels + n, std::int8_t{0});
+    return 0.0f;
+  }
+  const auto level = [&](float inverse_scale, int i) {
+    return std::clamp(formats::nearest_int(inverse_scale * x[i]), -nmax, nmax - 1);
+  };
+  const auto sums = [&](float inverse_scale, float& xl, float& l2) {
+    xl = l2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const float w = weights ? weights[i] : x[i] * x[i];
+      const float l = static_cast<float>(level(inverse_scale, i));
+      xl += w * x[i] * l;
+      l2 += w * l * l;
+    }
+  };
+  float best_inverse = static_cast<float>(-nmax) / max, xl, l2;
+  sums(best_inverse, xl, l2);
+  float scale = l2 != 0.0f ? xl / l2 : 0.0f, best = scale * xl;
+  for (int k = -9; k <= 9; ++k) {
+    if (k == 0) continue;
+    const float inverse_scale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(k)) / max;
+    sums(inverse_scale, xl, l2);
+    if (l2 > 0.0f && xl * xl > best * l2) {
+      best_inverse = inverse_scale;
+      scale = xl / l2;
+      best = scale * xl;
+    }
+  }
+  for (int i = 0; i < n; ++i) levels[i] = static_cast<std::int8_t>(level(best_inverse, i) + nmax);
+  return scale;
+}
+
+TEST(SearchSignedScale, MatchesTheSequentialSearchBitForBit) {
+  std::mt19937_64 rng(99);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> small_int(-6, 6);
+  int compared = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const int n = trial % 3 == 0 ? 32 : 16;
+    const int nmax = std::array{4, 8, 16, 32}[trial % 4];
+    const float magnitude = std::ldexp(1.0f, trial % 40 - 20);
+    std::vector<float> x(n), w(n);
+    for (int i = 0; i < n; ++i) {
+      // Gaussian values, small integers (many candidates then give the same levels, and sums
+      // tie exactly) and groups with repeated extremes of both signs.
+      const int kind = trial % 5;
+      x[i] = kind == 1 ? static_cast<float>(small_int(rng))
+                       : kind == 2 ? (i % 4 == 0 ? (i % 8 == 0 ? 1.0f : -1.0f) : normal(rng) * 0.3f) : normal(rng);
+      x[i] *= magnitude;
+      w[i] = i % 5 == 0 ? 0.0f : std::exp(normal(rng));
+    }
+    for (const float* weights : {static_cast<const float*>(nullptr), static_cast<const float*>(w.data())}) {
+      std::vector<std::int8_t> expected(n), got(n);
+      const float s_expected = sequential_signed_scale(x.data(), n, nmax, weights, expected.data());
+      const float s_got = formats::search_signed_scale(x.data(), n, nmax, weights, got.data());
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(s_got), std::bit_cast<std::uint32_t>(s_expected)) << "trial " << trial;
+      ASSERT_EQ(got, expected) << "trial " << trial;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 8000);
+}
+
+// pack_q3_K_scales must be the exact inverse of the unpacking the dequantizer uses.
+TEST(Q3KScales, PackingIsTheInverseOfUnpacking) {
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int> six_bits(0, 63);
+  for (int trial = 0; trial < 1000; ++trial) {
+    std::int8_t scales[16];
+    for (auto& s : scales) s = static_cast<std::int8_t>(trial < 64 ? trial : six_bits(rng));
+    std::uint8_t packed[12];
+    std::memset(packed, 0xa5, sizeof packed);  // packing must not depend on what was there
+    formats::pack_q3_K_scales(scales, packed);
+    const std::array<std::int8_t, 16> unpacked = formats::unpack_q3_K_scales(packed);
+    for (int j = 0; j < 16; ++j) ASSERT_EQ(unpacked[j], scales[j]) << "trial " << trial << ", scale " << j;
+  }
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ void round_and_pack_q3_K(const float* x, std::int8_t* levels, block_q3_K& y) noe
   for (int j = 0; j < 16; ++j) {
     const float dl = d * static_cast<float>(scales[j] - 32);
     if (dl == 0.0f) continue;
+    // The integer form of the rounding on purpose: when the fp16 super-scale overflows, x/dl is NaN
+    // or infinite, and ggml's bit trick then gives a definite level that the float form would not.
     for (int i = 16 * j; i < 16 * j + 16; ++i) {
       levels[i] = static_cast<std::int8_t>(std::max(-4, std::min(3, nearest_int(x[i] / dl))) + 4);
     }

@@ -59,6 +59,8 @@ void quantize_block_q6_K(const float* x, block_q6_K& y, const float* importance)
     // A sub-block whose scale rounds to 0 keeps its searched levels: they dequantize to 0 anyway,
     // and ggml stores them as they are.
     if (dl == 0.0f) continue;
+    // The integer form of the rounding on purpose: when the fp16 super-scale overflows, x/dl is NaN
+    // or infinite, and ggml's bit trick then gives a definite level that the float form would not.
     for (int i = 16 * j; i < 16 * j + 16; ++i) {
       levels[i] = static_cast<std::int8_t>(std::max(-32, std::min(31, nearest_int(x[i] / dl))) + 32);
     }

@@ -5,7 +5,9 @@
 #include "formats/nearest_int.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 namespace qlinear::formats {
 namespace {
@@ -14,13 +16,20 @@ namespace {
 struct Extreme {
   float value, magnitude;
 };
-Extreme signed_extreme_of(const float* x, int n) noexcept {
-  Extreme e{0.0f, 0.0f};
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > e.magnitude) e = {x[i], ax};
+inline Extreme signed_extreme_of(const float* x, int n) noexcept {
+  // The largest magnitude first, in four independent lanes (max is exact in any order, and lanes
+  // vectorize), then the first value that has it: the one ggml's strict "greater than" scan keeps.
+  float lane[4] = {};
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int j = 0; j < 4; ++j) lane[j] = std::max(lane[j], std::fabs(x[i + j]));
   }
-  return e;
+  for (; i < n; ++i) lane[0] = std::max(lane[0], std::fabs(x[i]));
+  const float magnitude = std::max(std::max(lane[0], lane[1]), std::max(lane[2], lane[3]));
+  // The first index that holds it, from a mask of matches: no branch on the data to mispredict.
+  std::uint32_t matches = 0;
+  for (i = 0; i < n; ++i) matches |= static_cast<std::uint32_t>(std::fabs(x[i]) == magnitude) << i;
+  return {x[std::countr_zero(matches)], magnitude};
 }
 
 int clamped_level(float scaled, int nmax) noexcept {
@@ -52,31 +61,52 @@ float search_signed_scale(const float* x, int n, int nmax, const float* weights,
     std::fill(levels, levels + n, std::int8_t{0});
     return 0.0f;
   }
-  // The groups are at most 32 values long (q4_0, q5_0) and 16 for the K-quants.
-  constexpr int kMaxGroup = 32;
-  float own_weights[kMaxGroup];
-  if (weights == nullptr) {
-    for (int i = 0; i < n; ++i) own_weights[i] = x[i] * x[i];
-    weights = own_weights;
+  // The 19 candidate inverse scales −(nmax + k/10)/max, k = 0 first and then −9…−1, 1…9 (the order
+  // in which ggml compares them), padded to 20 (a multiple of 4 lanes) with a k = 0 never compared.
+  constexpr int kCandidates = 19, kPadded = 20;
+  constexpr float kTenths[kPadded] = {0, -9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0};
+  float inverse_scale[kPadded];
+  for (int c = 0; c < kPadded; ++c) {
+    inverse_scale[c] = -(static_cast<float>(nmax) + 0.1f * kTenths[c]) / e.value;
   }
-  int best_levels[kMaxGroup], trial[kMaxGroup];
 
-  float inverse_scale = static_cast<float>(-nmax) / e.value;
-  Sums sums = round_and_sum(x, weights, n, nmax, inverse_scale, best_levels);
-  float scale = sums.l2 != 0.0f ? sums.xl / sums.l2 : 0.0f;
-  float best = scale * sums.xl;
-  for (int k = -9; k <= 9; ++k) {
-    if (k == 0) continue;
-    inverse_scale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(k)) / e.value;
-    sums = round_and_sum(x, weights, n, nmax, inverse_scale, trial);
-    // (Σw·x·l)² / Σw·l² > best, without dividing.
-    if (sums.l2 > 0.0f && sums.xl * sums.xl > best * sums.l2) {
-      std::copy(trial, trial + n, best_levels);
-      scale = sums.xl / sums.l2;
-      best = scale * sums.xl;
+  // All candidates' Σw·x·l and Σw·l² in one pass over the values. Each candidate's sums still add
+  // the values in order, so they are ggml's bits, but the candidates are independent lanes that
+  // the compiler vectorizes with baseline SSE2 (ggml tries one candidate after the other).
+  const float lowest = static_cast<float>(-nmax), highest = static_cast<float>(nmax - 1);
+  constexpr int kMaxGroup = 32;  // q4_0 and q5_0; the K-quants' groups are 16
+  float w_of[kMaxGroup], wx_of[kMaxGroup];
+  for (int i = 0; i < n; ++i) {
+    w_of[i] = weights != nullptr ? weights[i] : x[i] * x[i];
+    wx_of[i] = w_of[i] * x[i];
+  }
+  float sum_xl[kPadded] = {}, sum_l2[kPadded] = {};
+  for (int i = 0; i < n; ++i) {
+    const float xi = x[i], wi = w_of[i], wx = wx_of[i];
+    for (int c = 0; c < kPadded; ++c) {
+      const float l = clamped_nearest(inverse_scale[c] * xi, lowest, highest);
+      sum_xl[c] += wx * l;
+      sum_l2[c] += wi * l * l;
     }
   }
-  for (int i = 0; i < n; ++i) levels[i] = static_cast<std::int8_t>(best_levels[i] + nmax);
+
+  // ggml's comparisons, in its order: a candidate wins only by a strictly larger (Σw·x·l)²/Σw·l²,
+  // compared without dividing.
+  int winner = 0;
+  float scale = sum_l2[0] != 0.0f ? sum_xl[0] / sum_l2[0] : 0.0f;
+  float best = scale * sum_xl[0];
+  for (int c = 1; c < kCandidates; ++c) {
+    if (sum_l2[c] > 0.0f && sum_xl[c] * sum_xl[c] > best * sum_l2[c]) {
+      winner = c;
+      scale = sum_xl[c] / sum_l2[c];
+      best = scale * sum_xl[c];
+    }
+  }
+  const float winning_inverse = inverse_scale[winner];
+  for (int i = 0; i < n; ++i) {
+    const float l = clamped_nearest(winning_inverse * x[i], lowest, highest);
+    levels[i] = static_cast<std::int8_t>(static_cast<int>(l) + nmax);
+  }
   return scale;
 }
 
