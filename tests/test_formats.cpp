@@ -34,7 +34,7 @@ std::string name_of(const ::testing::TestParamInfo<Format>& p) { return std::str
 
 TEST(Registry, TableFollowsTheEnumAndItsFactsAgree) {
   const auto formats = all_formats();
-  ASSERT_EQ(formats.size(), 11u);
+  ASSERT_EQ(formats.size(), 18u);
   for (std::size_t i = 0; i < formats.size(); ++i) {
     const FormatInfo& f = formats[i];
     EXPECT_EQ(static_cast<std::size_t>(f.format), i);
@@ -55,7 +55,10 @@ TEST(Registry, GgmlTypeIdsAndBlockSizes) {
                         Expected{Format::q5_0, 6, 32, 22}, Expected{Format::q5_1, 7, 32, 24},
                         Expected{Format::q8_0, 8, 32, 34}, Expected{Format::q8_1, 9, 32, 36},
                         Expected{Format::bf16, 30, 1, 2}, Expected{Format::i8, -1, 1, 1},
-                        Expected{Format::i4, -1, 2, 1}}) {
+                        Expected{Format::i4, -1, 2, 1}, Expected{Format::q2_K, 10, 256, 84},
+                        Expected{Format::q3_K, 11, 256, 110}, Expected{Format::q4_K, 12, 256, 144},
+                        Expected{Format::q5_K, 13, 256, 176}, Expected{Format::q6_K, 14, 256, 210},
+                        Expected{Format::iq4_nl, 20, 32, 18}, Expected{Format::iq4_xs, 23, 256, 136}}) {
     const FormatInfo& f = format_info(e.f);
     EXPECT_EQ(f.ggml_type, e.id) << f.name;
     EXPECT_EQ(f.block_size, e.block) << f.name;
@@ -66,6 +69,8 @@ TEST(Registry, GgmlTypeIdsAndBlockSizes) {
 TEST(Registry, ParsingIgnoresCaseAndUnknownNamesListTheValidOnes) {
   EXPECT_EQ(parse_format("Q4_0"), Format::q4_0);
   EXPECT_EQ(parse_format("BF16"), Format::bf16);
+  EXPECT_EQ(parse_format("q4_k"), Format::q4_K);
+  EXPECT_EQ(parse_format("IQ4_XS"), Format::iq4_xs);
   const std::string message = error_message([] { parse_format("q3_0"); }, ErrorCode::unknown_format);
   EXPECT_NE(message.find("'q3_0'"), std::string::npos) << message;
   for (const FormatInfo& f : all_formats()) {
