@@ -31,8 +31,12 @@ inline float abs_max(const float* x, std::size_t n) noexcept {
 // is then the code of zero, as for d = 0, instead of what converting inf or NaN to an integer gives
 // (undefined behaviour; x86 truncation gives code 0, AVX2 packing −128). The block's fp16 scale is 0
 // either way, so it dequantizes to 0. gguf-py and ggml's C quantizers built for x86 store code 0 in
-// such blocks: the same bytes for q8_0, q8_1, q4_1 and q5_1, but 0 rather than 8 (q4_0) or 16 (q5_0),
-// which dequantizes to the same 0.
+// such blocks: the same bytes for q8_0, q8_1, q4_1 and q5_1, but 0 rather than 8 (q4_0) or 16 (q5_0).
+// That dequantizes to a zero of the other sign: ggml's (0 − 8)·d against our (8 − 8)·d, with d = −0
+// in fp16 when the block's extreme is positive and +0 when it is negative. So these blocks are where
+// a q4_0 or q5_0 file quantized without importance differs from llama-quantize's, in bytes and in the
+// sign bit of zeros. Real f32 weights have them: the PP-OCRv4 matrices in data/ hold blocks of ±0
+// beside one subnormal weight (263 of the 1800 q4_0 blocks of conv2d_117.w_0).
 inline float inverse_scale(float d) noexcept {
   const float inverse = 1.0f / d;
   return std::isfinite(inverse) ? inverse : 0.0f;
