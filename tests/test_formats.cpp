@@ -399,7 +399,8 @@ TEST(Measure, ExactAndZeroCases) {
 // The bytes after a block's fp16 scale fields (d, and s or m) when every code is the code of zero,
 // written out by hand from each layout: q8 0; q4_0 8 per nibble; q5_0 16 (low nibble 0, fifth bit 1);
 // q4_1 and q5_1 0; iq4 the grid's value nearest 0 (index 8), and iq4_xs's sub-scales 32 (low 0, high 2).
-std::vector<std::uint8_t> zero_code_body(Format f) {
+// all_zero: the block's weights are all 0 (d = 0), rather than too small for 1/d to be finite.
+std::vector<std::uint8_t> zero_code_body(Format f, bool all_zero) {
   auto bytes = [](std::size_t n, std::uint8_t v) { return std::vector<std::uint8_t>(n, v); };
   auto join = [](std::vector<std::uint8_t> a, const std::vector<std::uint8_t>& b) {
     a.insert(a.end(), b.begin(), b.end());
@@ -407,9 +408,9 @@ std::vector<std::uint8_t> zero_code_body(Format f) {
   };
   switch (f) {
     case Format::q8_0: case Format::q8_1: return bytes(32, 0x00);
-    case Format::q4_0: return bytes(16, 0x88);
+    case Format::q4_0: return bytes(16, all_zero ? 0x88 : 0x00);
     case Format::q4_1: return bytes(16, 0x00);
-    case Format::q5_0: return join(bytes(4, 0xff), bytes(16, 0x00));
+    case Format::q5_0: return join(bytes(4, all_zero ? 0xff : 0x00), bytes(16, 0x00));
     case Format::q5_1: return join(bytes(4, 0x00), bytes(16, 0x00));
     case Format::iq4_nl: return bytes(16, 0x88);
     case Format::iq4_xs: return join(join(bytes(2, 0xaa), bytes(4, 0x00)), bytes(128, 0x88));
@@ -450,9 +451,9 @@ TEST(ZeroScale, SubnormalBlocksStoreTheCodesOfZeroAtEveryLevel) {
                    Format::iq4_nl, Format::iq4_xs}) {
     const formats::FormatTraits& t = formats::traits(f);
     const std::size_t blocks = cols / t.info.block_size, bytes = blocks * t.info.block_bytes;
-    const std::vector<std::uint8_t> body = zero_code_body(f);
-    const std::size_t header = t.info.block_bytes - body.size();  // the fp16 scale fields
     for (std::size_t r = 0; r < rows; ++r) {
+      const std::vector<std::uint8_t> body = zero_code_body(f, /*all_zero=*/r == 0);  // row 0 is zeros
+      const std::size_t header = t.info.block_bytes - body.size();  // the fp16 scale fields
       std::vector<std::byte> want(bytes);
       t.quantize_row_ref(w.data() + r * cols, want.data(), cols);
       for (std::size_t b = 0; b < blocks; ++b) {

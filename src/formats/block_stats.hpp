@@ -28,19 +28,19 @@ inline float abs_max(const float* x, std::size_t n) noexcept {
 
 // 1/d, the multiplier that turns a weight into its code, or 0 when d is 0 or so small (below about
 // 2.9e-39, as for blocks of weights under ~1e-36) that 1/d is not finite. Every code of such a block
-// is then the code of zero, as for d = 0, instead of what converting inf or NaN to an integer gives
-// (undefined behaviour; x86 truncation gives code 0, AVX2 packing −128). The block's fp16 scale is 0
-// either way, so it dequantizes to 0. gguf-py and ggml's C quantizers built for x86 store code 0 in
-// such blocks: the same bytes for q8_0, q8_1, q4_1 and q5_1, but 0 rather than 8 (q4_0) or 16 (q5_0).
-// That dequantizes to a zero of the other sign: ggml's (0 − 8)·d against our (8 − 8)·d, with d = −0
-// in fp16 when the block's extreme is positive and +0 when it is negative. So these blocks are where
-// a q4_0 or q5_0 file quantized without importance differs from llama-quantize's, in bytes and in the
-// sign bit of zeros. Real f32 weights have them: the PP-OCRv4 matrices in data/ hold blocks of ±0
-// beside one subnormal weight (263 of the 1800 q4_0 blocks of conv2d_117.w_0).
+// is then a code of zero instead of what converting inf or NaN to an integer gives (undefined
+// behaviour; x86 truncation gives code 0, AVX2 packing −128); the block's fp16 scale is 0 either
+// way, so it dequantizes to 0. Where d itself is 0 the codes are those of the value 0 (8 for q4_0,
+// 16 for q5_0), as ggml stores for an all-zero block. Where d is not 0 but 1/d is not finite
+// (uninvertible_scale), q4_0 and q5_0 store code 0 instead, the bytes that ggml's C quantizers and
+// gguf-py write there, so that files of real f32 weights match llama-quantize's byte for byte: the
+// PP-OCRv4 matrices in data/ hold blocks of ±0 beside one subnormal weight (263 of the 1800 q4_0
+// blocks of conv2d_117.w_0). For q8_0, q8_1, q4_1 and q5_1 both cases store code 0.
 inline float inverse_scale(float d) noexcept {
   const float inverse = 1.0f / d;
   return std::isfinite(inverse) ? inverse : 0.0f;
 }
+inline bool uninvertible_scale(float d, float inverse) noexcept { return d != 0.0f && inverse == 0.0f; }
 
 struct MinMax {
   float lo, hi;

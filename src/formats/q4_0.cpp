@@ -20,10 +20,11 @@ void quantize_row_q4_0_ref(const float* x, block_q4_0* y, std::size_t n) {
     const float extreme = signed_extreme(x, kBlock32);
     const float d = extreme / -8.0f;
     const float id = inverse_scale(d);
+    const float offset = uninvertible_scale(d, id) ? 0.0f : 8.5f;  // code 0, as ggml stores there
     y[b].d = core::fp32_to_fp16(d);
     for (std::size_t j = 0; j < 16; ++j) {
-      const int lo = std::min(15, static_cast<int>(x[j] * id + 8.5f));
-      const int hi = std::min(15, static_cast<int>(x[j + 16] * id + 8.5f));
+      const int lo = std::min(15, static_cast<int>(x[j] * id + offset));
+      const int hi = std::min(15, static_cast<int>(x[j + 16] * id + offset));
       y[b].qs[j] = static_cast<std::uint8_t>(lo | (hi << 4));
     }
   }

@@ -20,12 +20,13 @@ void quantize_row_q5_0_ref(const float* x, block_q5_0* y, std::size_t n) {
     const float extreme = signed_extreme(x, kBlock32);
     const float d = extreme / -16.0f;
     const float id = inverse_scale(d);
+    const float offset = uninvertible_scale(d, id) ? 0.0f : 16.5f;  // code 0, as ggml stores there
     y[b].d = core::fp32_to_fp16(d);
     std::uint32_t qh = 0;
     for (std::size_t j = 0; j < 16; ++j) {
-      const auto lo = static_cast<std::uint32_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
+      const auto lo = static_cast<std::uint32_t>(std::min(31, static_cast<int>(x[j] * id + offset)));
       const auto hi =
-          static_cast<std::uint32_t>(std::min(31, static_cast<int>(x[j + 16] * id + 16.5f)));
+          static_cast<std::uint32_t>(std::min(31, static_cast<int>(x[j + 16] * id + offset)));
       y[b].qs[j] = static_cast<std::uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
       qh |= ((lo >> 4) & 1u) << j;
       qh |= ((hi >> 4) & 1u) << (j + 16);

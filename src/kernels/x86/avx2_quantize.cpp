@@ -153,7 +153,10 @@ inline void quantize_signed_offset(const float* x, std::uint16_t& d_out, __m256i
   const float d = first_extreme(x, v) / static_cast<float>(-kLevels);
   const float id = inverse_scale(d);
   d_out = to_half(d);
-  const __m256 mul = _mm256_set1_ps(id), add = _mm256_set1_ps(static_cast<float>(kLevels) + 0.5f);
+  // A scale too small to invert stores code 0, as the reference does (formats/block_stats.hpp).
+  const bool uninvertible = d != 0.0f && id == 0.0f;
+  const __m256 mul = _mm256_set1_ps(id);
+  const __m256 add = _mm256_set1_ps(uninvertible ? 0.0f : static_cast<float>(kLevels) + 0.5f);
   const __m256i top = _mm256_set1_epi32(2 * kLevels - 1);
   for (int i = 0; i < 4; ++i) {
     q[i] = _mm256_min_epi32(top, _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v.v[i], mul), add)));
