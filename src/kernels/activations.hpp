@@ -3,7 +3,8 @@
 //
 // Each input row is cut into blocks of 32 and quantized exactly as ggml's q8_0 (and q8_1) reference
 // quantizer does: d = max|x|/127 stored as fp16, codes q = round(x/d) in [-127, 127] (half away from
-// zero); a row shorter than a multiple of 32 is padded with zeros. The kernels read the codes, d as
+// zero); a row shorter than a multiple of 32 is padded with zeros, and so are whole blocks past
+// the row (the K-quants pad rows to 256). The kernels read the codes, d as
 // a float (the fp16 value, converted exactly), the exact integer sum Σq of each block (the weights
 // with a zero offset, q4_0 and q5_0 included, subtract offset·Σq), and d·Σq (exact in float: 11 × 12
 // significant bits), which the weights with a min (q4_1, q5_1) multiply by it. ggml's q8_1 keeps

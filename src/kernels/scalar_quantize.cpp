@@ -14,7 +14,8 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
   float padded[kActBlock];
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::size_t begin = b * kActBlock;
-    const std::size_t n = std::min(kActBlock, cols - begin);
+    // Blocks past the row (the K-quants pad rows to 256) are all zeros.
+    const std::size_t n = begin < cols ? std::min(kActBlock, cols - begin) : 0;
     std::fill(std::copy_n(x + begin, n, padded), padded + kActBlock, 0.0f);
     formats::block_q8_0 block;
     formats::quantize_row_q8_0_ref(padded, &block, kActBlock);
