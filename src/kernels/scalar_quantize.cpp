@@ -29,6 +29,9 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
     std::memcpy(reinterpret_cast<std::byte*>(out.sum) + at, &sum, sizeof sum);
     const float scaled = d * static_cast<float>(sum);
     std::memcpy(reinterpret_cast<std::byte*>(out.scaled_sum) + at, &scaled, sizeof scaled);
+    std::int16_t halves[2] = {0, 0};
+    for (std::size_t i = 0; i < kActBlock; ++i) halves[i / 16] = static_cast<std::int16_t>(halves[i / 16] + block.qs[i]);
+    std::memcpy(reinterpret_cast<std::byte*>(out.half_sums) + at, halves, sizeof halves);
   }
 }
 
