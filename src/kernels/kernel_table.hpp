@@ -50,9 +50,9 @@ constexpr RecordLayout record_layout(CodeBits bits, ScaleKind scale, bool mins, 
 struct KQuantLayout {
   std::size_t blocks_per_super;  // 8 (256 inputs), 1 for iq4_nl
   std::size_t head;              // 32 (d) or 64 (d, −dmin) bytes
-  std::size_t pairs;             // 32-byte vectors of int16 pairs per block record: 0, 1 or 2
-  std::size_t high;              // 32 (q5_K's fifth bits) or 0
-  std::size_t codes;             // 128 (nibbles) or 256 (bytes, q6_K)
+  std::size_t pairs;             // 16-byte vectors of int8 pairs per block record: 0, 1 or 2
+  std::size_t high;              // 32 (q5_K's fifth bits), 64 (q6_K's high 2 bits) or 0
+  std::size_t codes;             // 128 (nibbles)
   std::size_t block;             // bytes per block record
   std::size_t super;             // bytes per super record
 };
@@ -63,11 +63,11 @@ constexpr KQuantLayout kquant_layout(Format f) {
     case Format::q2_K: l.head = 64, l.pairs = 2; break;
     case Format::q4_K: l.head = 64; break;
     case Format::q5_K: l.head = 64, l.high = 32; break;
-    case Format::q6_K: l.codes = 256; break;
+    case Format::q6_K: l.high = 64; break;
     case Format::iq4_nl: l.blocks_per_super = 1, l.pairs = 0; break;
     default: break;  // q3_K, iq4_xs
   }
-  l.block = 32 * l.pairs + l.high + l.codes;
+  l.block = 16 * l.pairs + l.high + l.codes;
   l.super = l.head + l.blocks_per_super * l.block;
   return l;
 }

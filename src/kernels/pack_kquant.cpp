@@ -19,15 +19,15 @@ using namespace formats;
 // One super-block of one row (one block of 32 for iq4_nl), decoded.
 struct SuperBlock {
   std::uint8_t code[256];      // unsigned codes (iq4: the grid index)
-  std::int16_t pair[8][2][2];  // per block of 32: the int16 pairs of the record (packed.hpp)
+  std::int8_t pair[8][2][2];   // per block of 32: the pairs of the record (packed.hpp)
   float d, neg_dmin;
 };
 
 void decode_super(Format f, const std::byte* blocks, std::size_t s, SuperBlock& out) {
   out.neg_dmin = 0.0f;
   auto set = [&](int b, int a0, int a1, int b0 = 0, int b1 = 0) {
-    out.pair[b][0][0] = static_cast<std::int16_t>(a0), out.pair[b][0][1] = static_cast<std::int16_t>(a1);
-    out.pair[b][1][0] = static_cast<std::int16_t>(b0), out.pair[b][1][1] = static_cast<std::int16_t>(b1);
+    out.pair[b][0][0] = static_cast<std::int8_t>(a0), out.pair[b][0][1] = static_cast<std::int8_t>(a1);
+    out.pair[b][1][0] = static_cast<std::int8_t>(b0), out.pair[b][1][1] = static_cast<std::int8_t>(b1);
   };
   switch (f) {
     case Format::q2_K: {
@@ -116,20 +116,26 @@ void put(std::byte* at, const void* value, std::size_t n) { std::memcpy(at, valu
 
 // Row i of a panel: its part of one block record (codes of inputs code[0..31]).
 void write_block(const KQuantLayout& l, const SuperBlock& sb, int b, std::size_t i, std::byte* rec) {
-  for (std::size_t p = 0; p < l.pairs; ++p) put(rec + 32 * p + 4 * i, sb.pair[b][p], 4);
+  for (std::size_t p = 0; p < l.pairs; ++p) put(rec + 16 * p + 2 * i, sb.pair[b][p], 2);
   const std::uint8_t* code = sb.code + 32 * b;
-  std::byte* codes = rec + 32 * l.pairs + l.high;
-  if (l.codes == 256) {
-    for (std::size_t s = 0; s < 8; ++s) put(codes + 32 * s + 4 * i, code + 4 * s, 4);
-  } else {
-    for (std::size_t j = 0; j < 4; ++j) {
+  std::byte* codes = rec + 16 * l.pairs + l.high;
+  for (std::size_t j = 0; j < 4; ++j) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      codes[32 * j + 4 * i + k] = static_cast<std::byte>((code[4 * j + k] & 15) | (code[16 + 4 * j + k] & 15) << 4);
+    }
+  }
+  if (l.high == 64) {  // q6_K: byte 4r + k of vector h holds bits 4..5 of the codes of inputs
+    for (std::size_t h = 0; h < 2; ++h) {  // 8h + k, 16 + 8h + k, 8h + 4 + k, 20 + 8h + k (2 bits each)
       for (std::size_t k = 0; k < 4; ++k) {
-        codes[32 * j + 4 * i + k] = static_cast<std::byte>((code[4 * j + k] & 15) | (code[16 + 4 * j + k] & 15) << 4);
+        const std::size_t first = 8 * h + k;
+        const int bits = (code[first] >> 4) | (code[16 + first] >> 4) << 2 | (code[first + 4] >> 4) << 4 |
+                         (code[16 + first + 4] >> 4) << 6;
+        rec[16 * l.pairs + 32 * h + 4 * i + k] = static_cast<std::byte>(bits);
       }
     }
   }
-  if (l.high != 0) {  // the fifth bits as in q5_0's masks: mask m < 4 inputs 4m.., mask 4 + m inputs 16 + 4m..
-    std::byte* high = rec + 32 * l.pairs;
+  if (l.high == 32) {  // the fifth bits as in q5_0's masks: mask m < 4 inputs 4m.., mask 4 + m inputs 16 + 4m..
+    std::byte* high = rec + 16 * l.pairs;
     for (std::size_t m = 0; m < 8; ++m) {
       const std::size_t first = m < 4 ? 4 * m : 16 + 4 * (m - 4);
       std::uint32_t mask;

@@ -26,17 +26,19 @@
 // of 8 rows made of super records, one per super-block of 256 inputs (per block of 32 for iq4_nl):
 //   head     8 × f32 d, then (q2_K, q4_K, q5_K) 8 × f32 −dmin
 //   then per block of 32 a record:
-//   pairs    1 or 2 (q2_K) vectors of 8 int16 pairs, lane r for row r (none for iq4_nl):
+//   pairs    1 or 2 (q2_K) times 8 int8 pairs, bytes 2r, 2r + 1 for row r (none for iq4_nl):
 //              q4_K, q5_K (sc, m); iq4_xs (sc, sc); q3_K (sc₀ − 32, sc₁ − 32), q6_K (sc₀, sc₁) and
 //              q2_K (sc₀, sc₁) then (m₀, m₁), with sc₀/sc₁ the scales of inputs 0..15 / 16..31
-//   high     32 bytes (q5_K): the fifth bits, as q5_0's masks
-//   codes    unsigned, 128 bytes of nibbles as the 4-bit formats above (q4_K, q5_K's low 4 bits, q3_K
-//            in [0, 7] = q + 4, q2_K, the iq4 grid index), or 256 bytes as the 8-bit steps (q6_K in
-//            [0, 63] = q + 32)
+//   high     32 bytes (q5_K): the fifth bits, as q5_0's masks; or 64 bytes (q6_K): bits 4 and 5 of
+//            the codes, two vectors h, whose byte 4r + k holds (2 bits each, from the bottom) those
+//            of row r's inputs 8h + k, 16 + 8h + k, 8h + 4 + k and 20 + 8h + k, that is of steps 2h
+//            (low, high nibble) and 2h + 1 (low, high nibble) of the codes below
+//   codes    unsigned, 128 bytes of nibbles as the 4-bit formats above (q4_K, the low 4 bits of
+//            q5_K and of q6_K in [0, 63] = q + 32, q3_K in [0, 7] = q + 4, q2_K, the iq4 grid index)
 // The kernel applies the integer scales with vpmaddwd against the pair vectors and the offsets
 // (q3_K 4, q6_K 32) and mins with one vpmaddwd against the activation's half-block sums. This copy
-// is larger than the standard layout: per row and 256 inputs q4_K 168 bytes (standard 144), q5_K 200
-// (176), q6_K 292 (210), q3_K 164 (110), q2_K 200 (84), iq4_xs 164 (136), iq4_nl 8 × 20 (8 × 18).
+// is larger than the standard layout: per row and 256 inputs q4_K 152 bytes (standard 144), q5_K 184
+// (176), q6_K 212 (210), q3_K 148 (110), q2_K 168 (84), iq4_xs 148 (136), iq4_nl 8 × 20 (8 × 18).
 //
 // Float formats (f32, f16, bf16): panels of 16 rows, input-major: for each input k, the 16 rows'
 // values (64 bytes for f32, 32 for f16/bf16).

@@ -9,7 +9,7 @@
 // (off·sc₀, off·sc₁) or (m₀, m₁) against the activation's half-block sums (S₀, S₁). The block's
 // integer sums then meet d·d_x (and −dmin·d_x) in one float multiply-add each, as in the scalar
 // kernel. 16-bit bounds: q4_K 8 products-pairs of 15·127 (30480), q5_K 4 of 31·127, q3_K / q2_K
-// 4 of 7·127 per half, q6_K 2 of 63·127 (then a vpmaddwd); the iq4 grid (|g| <= 127) fills 16 bits
+// 4 of 7·127 per half, q6_K 2 of 63·127 per half (then a vpmaddwd); the iq4 grid (|g| <= 127) fills 16 bits
 // with one product pair, so each of its vpmaddubsw gets its own vpmaddwd.
 // Compiled with -mavx2 -mfma -mf16c; nothing here may call an inline function of a shared header.
 
@@ -52,6 +52,11 @@ inline __m256i expand_fifth_bits(const std::byte* mask) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
 }
 
+// The record's 8 int8 pairs (a_r, b_r), sign-extended: lane r = (a_r, b_r) as int16.
+inline __m256i load_pairs(const std::byte* p) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 // (a, b) int16 pairs → (a, a) and (b, b).
 inline __m256i first_of_pairs(__m256i p) {
   return _mm256_shuffle_epi8(p, _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4,
@@ -79,19 +84,40 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
                        __m256i (&msum)[C]) {
   using T = Traits<F>;
   constexpr KQuantLayout L = T::layout;
-  const std::byte* codes = rec + 32 * L.pairs + L.high;
-  const __m256i pairs = L.pairs > 0 ? load256(rec) : _mm256_set1_epi16(1);
+  const std::byte* codes = rec + 16 * L.pairs + L.high;
+  const __m256i pairs = L.pairs > 0 ? load_pairs(rec) : _mm256_set1_epi16(1);
   if constexpr (F == Format::q6_K) {
+    // Nibbles plus two vectors of high bits, each serving two steps j (see packed.hpp); the 6-bit
+    // codes fill 16 bits with two vpmaddubsw, so each half's sum meets its scale every two steps.
     const __m256i sc0 = first_of_pairs(pairs), sc1 = second_of_pairs(pairs);
-    #pragma GCC unroll 8
-    for (int step = 0; step < 8; step += 2) {
-      const __m256i w0 = load256(codes + 32 * step), w1 = load256(codes + 32 * step + 32);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), top2 = _mm256_set1_epi8(0x30);
+    const std::byte* highs = rec + 16 * L.pairs;
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i hb = load256(highs + 32 * h);
+      __m256i acc0[C], acc1[C];
+      #pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        const int j = 2 * h + k;
+        const __m256i v = load256(codes + 32 * j);
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4),
+                                           _mm256_and_si256(k == 0 ? _mm256_slli_epi16(hb, 4) : hb, top2));
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
+                                           _mm256_and_si256(k == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2), top2));
+        #pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const __m256i plo = _mm256_maddubs_epi16(lo, broadcast32(x + 32 * c + 4 * j));
+          const __m256i phi = _mm256_maddubs_epi16(hi, broadcast32(x + 32 * c + 16 + 4 * j));
+          acc0[c] = k == 0 ? plo : _mm256_add_epi16(acc0[c], plo);
+          acc1[c] = k == 0 ? phi : _mm256_add_epi16(acc1[c], phi);
+          chain(acc0[c]);
+          chain(acc1[c]);
+        }
+      }
       #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast32(x + 32 * c + 4 * step)),
-                                           _mm256_maddubs_epi16(w1, broadcast32(x + 32 * c + 4 * step + 4)));
-        const __m256i d = _mm256_madd_epi16(p, step < 4 ? sc0 : sc1);
-        isum[c] = step == 0 ? d : _mm256_add_epi32(isum[c], d);
+        const __m256i d = _mm256_add_epi32(_mm256_madd_epi16(acc0[c], sc0), _mm256_madd_epi16(acc1[c], sc1));
+        isum[c] = h == 0 ? d : _mm256_add_epi32(isum[c], d);
         chain(isum[c]);
       }
     }
@@ -122,8 +148,8 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
       __m256i lo = _mm256_and_si256(v, low4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
       if constexpr (F == Format::q5_K) {
-        lo = _mm256_or_si256(lo, expand_fifth_bits(rec + 32 * L.pairs + 4 * j));
-        hi = _mm256_or_si256(hi, expand_fifth_bits(rec + 32 * L.pairs + 16 + 4 * j));
+        lo = _mm256_or_si256(lo, expand_fifth_bits(rec + 16 * L.pairs + 4 * j));
+        hi = _mm256_or_si256(hi, expand_fifth_bits(rec + 16 * L.pairs + 16 + 4 * j));
       }
       #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
@@ -159,7 +185,7 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
     if constexpr (T::offset_shift >= 0) {
       isum[c] = _mm256_sub_epi32(isum[c], _mm256_madd_epi16(_mm256_slli_epi16(pairs, T::offset_shift), s[c]));
     }
-    if constexpr (F == Format::q2_K) msum[c] = _mm256_madd_epi16(load256(rec + 32), s[c]);
+    if constexpr (F == Format::q2_K) msum[c] = _mm256_madd_epi16(load_pairs(rec + 16), s[c]);
     if constexpr (F == Format::q4_K || F == Format::q5_K) msum[c] = _mm256_madd_epi16(second_of_pairs(pairs), s[c]);
   }
 }
