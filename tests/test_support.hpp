@@ -179,8 +179,8 @@ inline std::vector<double> block_min_magnitudes(const QuantizedTensor& q) {
 // dequantized weights are themselves rounded once (the K-quants' and i-quants' too: d·sc, dmin·m
 // and d·sc·q are exact in float for every format but q6_K, whose d·sc·q rounds once, and the final
 // subtraction of the min rounds once). A K-quant kernel folds the integer sub-block scales into
-// one exact integer sum per block of 32 (and one for the mins), so it has the same count of terms. Bound: γ_(n+4) · Σ|terms| + u · Σ|x̂·ŵ| + bias,
-// where a term's magnitude is at most |x̂|·(|ŵ| + 2|m|) summed over its inputs and n is the count of
+// one exact integer sum per block of 32 (and one for the mins), so it has the same count of terms.
+// Bound: γ_(n+4) · Σ|terms| + u · Σ|x̂·ŵ| + bias, where a term's magnitude is at most |x̂|·(|ŵ| + 2|m|) summed over its inputs and n is the count of
 // terms (γ's extra 4 cover the two products per term, the final scale and the bias).
 struct ForwardCheck {
   std::vector<double> expected, tolerance;
@@ -211,7 +211,8 @@ inline ForwardCheck check_forward(const QuantizedLinear& layer, const std::vecto
     for (std::size_t r = 0; r < out; ++r) {
       double terms_magnitude = bias.empty() ? 0.0 : std::fabs(bias[r]), product = 0.0;
       for (std::size_t c = 0; c < in; ++c) {
-        const double xv = std::fabs(static_cast<double>(xe[b * in + c])), wv = std::fabs(static_cast<double>(w[r * in + c]));
+        const double xv = std::fabs(static_cast<double>(xe[b * in + c]));
+        const double wv = std::fabs(static_cast<double>(w[r * in + c]));
         terms_magnitude += xv * (wv + 2 * mins[r * in + c]);
         product += xv * wv;
       }

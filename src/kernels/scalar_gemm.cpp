@@ -194,7 +194,8 @@ void decode_q6_K(const block_q6_K* blocks, std::size_t count, DecodedRow& out) {
         for (int l = 0; l < 32; ++l) {
           const int low = (blk.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0f;
           const int high = (blk.qh[32 * h + l] >> (2 * k)) & 3;
-          v[128 * h + 32 * k + l] = static_cast<std::int16_t>(blk.scales[8 * h + 2 * k + l / 16] * ((low | high << 4) - 32));
+          const int scale = blk.scales[8 * h + 2 * k + l / 16];
+          v[128 * h + 32 * k + l] = static_cast<std::int16_t>(scale * ((low | high << 4) - 32));
         }
       }
     }

@@ -3,14 +3,15 @@
 // bytes are broadcast, so one vpmaddubsw serves 8 rows.
 //
 // What stays integer (linear.hpp's forward()): the codes' products are added in 16 bits, then one
-// vpmaddwd against the record's int16 pairs applies the sub-block scales (sc, sc) per row (for the
-// 16-input sub-blocks of q2_K, q3_K and q6_K, sc₀ on the first half's sums and sc₁ on the second);
-// offsets (q3_K 4, q6_K 32, taken off the unsigned codes) and mins come from one more vpmaddwd of
-// (off·sc₀, off·sc₁) or (m₀, m₁) against the activation's half-block sums (S₀, S₁). The block's
-// integer sums then meet d·d_x (and −dmin·d_x) in one float multiply-add each, as in the scalar
-// kernel. 16-bit bounds: q4_K 8 products-pairs of 15·127 (30480), q5_K 4 of 31·127, q3_K / q2_K
-// 4 of 7·127 per half, q6_K 2 of 63·127 per half (then a vpmaddwd); the iq4 grid (|g| <= 127) fills 16 bits
-// with one product pair, so each of its vpmaddubsw gets its own vpmaddwd.
+// vpmaddwd against the record's pairs (int8, sign-extended to int16) applies the sub-block scales
+// (sc, sc) per row (for the 16-input sub-blocks of q2_K, q3_K and q6_K, sc₀ on the first half's
+// sums and sc₁ on the second); offsets (q3_K 4, q6_K 32, taken off the unsigned codes) and mins
+// come from one more vpmaddwd of (off·sc₀, off·sc₁) or (m₀, m₁) against the activation's half-block
+// sums (S₀, S₁). The block's integer sums then meet d·d_x (and −dmin·d_x) in one float
+// multiply-add each, as in the scalar kernel. 16-bit bounds, in pairs of products per lane: q4_K 8
+// of 15·127 (30480), q5_K 4 of 31·127, q3_K and q2_K 4 of 7·127 per half, q6_K 2 of 63·127 per half
+// (then a vpmaddwd); the iq4 grid (|g| <= 127) fills 16 bits with one pair, so each of its
+// vpmaddubsw gets its own vpmaddwd (bench/README.md: what this costs against ggml).
 // Compiled with -mavx2 -mfma -mf16c; nothing here may call an inline function of a shared header.
 
 #include "formats/blocks.hpp"
@@ -102,8 +103,8 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
         const __m256i v = load256(codes + 32 * j);
         const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4),
                                            _mm256_and_si256(k == 0 ? _mm256_slli_epi16(hb, 4) : hb, top2));
-        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4),
-                                           _mm256_and_si256(k == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2), top2));
+        const __m256i hb_hi = k == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2);
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), _mm256_and_si256(hb_hi, top2));
         #pragma GCC unroll 16
         for (int c = 0; c < C; ++c) {
           const __m256i plo = _mm256_maddubs_epi16(lo, broadcast32(x + 32 * c + 4 * j));
@@ -122,7 +123,8 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
       }
     }
   } else if constexpr (T::grid) {
-    const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(formats::kIq4nlValues)));
+    const __m256i grid =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(formats::kIq4nlValues)));
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
