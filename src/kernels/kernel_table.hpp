@@ -52,7 +52,7 @@ struct KQuantLayout {
   std::size_t head;              // 32 (d) or 64 (d, −dmin) bytes
   std::size_t pairs;             // 16-byte vectors of int8 pairs per block record: 0, 1 or 2
   std::size_t high;              // 32 (q5_K's fifth bits), 64 (q6_K's high 2 bits) or 0
-  std::size_t codes;             // 128 (nibbles)
+  std::size_t codes;             // 128 (nibbles) or 64 (q2_K's 2-bit fields)
   std::size_t block;             // bytes per block record
   std::size_t super;             // bytes per super record
 };
@@ -60,7 +60,7 @@ struct KQuantLayout {
 constexpr KQuantLayout kquant_layout(Format f) {
   KQuantLayout l{8, 32, 1, 0, 128, 0, 0};
   switch (f) {
-    case Format::q2_K: l.head = 64, l.pairs = 2; break;
+    case Format::q2_K: l.head = 64, l.pairs = 2, l.codes = 64; break;
     case Format::q4_K: l.head = 64; break;
     case Format::q5_K: l.head = 64, l.high = 32; break;
     case Format::q6_K: l.high = 64; break;

@@ -119,9 +119,19 @@ void write_block(const KQuantLayout& l, const SuperBlock& sb, int b, std::size_t
   for (std::size_t p = 0; p < l.pairs; ++p) put(rec + 16 * p + 2 * i, sb.pair[b][p], 2);
   const std::uint8_t* code = sb.code + 32 * b;
   std::byte* codes = rec + 16 * l.pairs + l.high;
-  for (std::size_t j = 0; j < 4; ++j) {
-    for (std::size_t k = 0; k < 4; ++k) {
-      codes[32 * j + 4 * i + k] = static_cast<std::byte>((code[4 * j + k] & 15) | (code[16 + 4 * j + k] & 15) << 4);
+  if (l.codes == 64) {  // q2_K: byte 4r + k of vector h holds inputs 16h + 4j + k at bits 2j, 2j + 1
+    for (std::size_t h = 0; h < 2; ++h) {
+      for (std::size_t k = 0; k < 4; ++k) {
+        int bits = 0;
+        for (std::size_t j = 0; j < 4; ++j) bits |= (code[16 * h + 4 * j + k] & 3) << (2 * j);
+        codes[32 * h + 4 * i + k] = static_cast<std::byte>(bits);
+      }
+    }
+  } else {
+    for (std::size_t j = 0; j < 4; ++j) {
+      for (std::size_t k = 0; k < 4; ++k) {
+        codes[32 * j + 4 * i + k] = static_cast<std::byte>((code[4 * j + k] & 15) | (code[16 + 4 * j + k] & 15) << 4);
+      }
     }
   }
   if (l.high == 64) {  // q6_K: byte 4r + k of vector h holds bits 4..5 of the codes of inputs

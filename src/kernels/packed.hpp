@@ -34,11 +34,13 @@
 //            of row r's inputs 8h + k, 16 + 8h + k, 8h + 4 + k and 20 + 8h + k, that is of steps 2h
 //            (low, high nibble) and 2h + 1 (low, high nibble) of the codes below
 //   codes    unsigned, 128 bytes of nibbles as the 4-bit formats above (q4_K, the low 4 bits of
-//            q5_K and of q6_K in [0, 63] = q + 32, q3_K in [0, 7] = q + 4, q2_K, the iq4 grid index)
+//            q5_K and of q6_K in [0, 63] = q + 32, q3_K in [0, 7] = q + 4, the iq4 grid index), or
+//            for q2_K 64 bytes: two vectors h, byte 4r + k holding row r's inputs 16h + 4j + k
+//            (j = 0..3) at bits 2j, 2j + 1, so that step j is one shift and one mask away
 // The kernel applies the integer scales with vpmaddwd against the pair vectors and the offsets
 // (q3_K 4, q6_K 32) and mins with one vpmaddwd against the activation's half-block sums. This copy
 // is larger than the standard layout: per row and 256 inputs q4_K 152 bytes (standard 144), q5_K 184
-// (176), q6_K 212 (210), q3_K 148 (110), q2_K 168 (84), iq4_xs 148 (136), iq4_nl 8 × 20 (8 × 18).
+// (176), q6_K 212 (210), q3_K 148 (110), q2_K 104 (84), iq4_xs 148 (136), iq4_nl 8 × 20 (8 × 18).
 //
 // Float formats (f32, f16, bf16): panels of 16 rows, input-major: for each input k, the 16 rows'
 // values (64 bytes for f32, 32 for f16/bf16).

@@ -141,14 +141,20 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
         chain(isum[c]);
       }
     }
-  } else {  // nibbles: q4_K, q5_K, q3_K, q2_K
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
+  } else {  // nibbles: q4_K, q5_K, q3_K; 2-bit fields: q2_K
+    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
     __m256i acc0[C], acc1[C];
     #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const __m256i v = load256(codes + 32 * j);
-      __m256i lo = _mm256_and_si256(v, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      __m256i lo, hi;
+      if constexpr (F == Format::q2_K) {  // bits 2j, 2j + 1 of the two vectors
+        lo = _mm256_and_si256(_mm256_srli_epi16(load256(codes), 2 * j), low2);
+        hi = _mm256_and_si256(_mm256_srli_epi16(load256(codes + 32), 2 * j), low2);
+      } else {
+        const __m256i v = load256(codes + 32 * j);
+        lo = _mm256_and_si256(v, low4);
+        hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      }
       if constexpr (F == Format::q5_K) {
         lo = _mm256_or_si256(lo, expand_fifth_bits(rec + 16 * L.pairs + 4 * j));
         hi = _mm256_or_si256(hi, expand_fifth_bits(rec + 16 * L.pairs + 16 + 4 * j));
