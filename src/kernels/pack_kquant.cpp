@@ -144,14 +144,14 @@ void write_block(const KQuantLayout& l, const SuperBlock& sb, int b, std::size_t
       }
     }
   }
-  if (l.high == 32) {  // the fifth bits as in q5_0's masks: mask m < 4 inputs 4m.., mask 4 + m inputs 16 + 4m..
-    std::byte* high = rec + 16 * l.pairs;
-    for (std::size_t m = 0; m < 8; ++m) {
-      const std::size_t first = m < 4 ? 4 * m : 16 + 4 * (m - 4);
-      std::uint32_t mask;
-      std::memcpy(&mask, high + 4 * m, 4);
-      for (std::size_t k = 0; k < 4; ++k) mask |= static_cast<std::uint32_t>((code[first + k] >> 4) & 1) << (4 * i + k);
-      put(high + 4 * m, &mask, 4);
+  if (l.high == 32) {  // q5_K: byte 4r + k, fifth bits of inputs 4j + k at bit j, 16 + 4j + k at 4 + j
+    std::byte* plane = rec + 16 * l.pairs;
+    for (std::size_t k = 0; k < 4; ++k) {
+      int bits = 0;
+      for (std::size_t j = 0; j < 4; ++j) {
+        bits |= ((code[4 * j + k] >> 4) & 1) << j | ((code[16 + 4 * j + k] >> 4) & 1) << (4 + j);
+      }
+      plane[4 * i + k] = static_cast<std::byte>(bits);
     }
   }
 }

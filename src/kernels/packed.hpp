@@ -29,7 +29,8 @@
 //   pairs    1 or 2 (q2_K) times 8 int8 pairs, bytes 2r, 2r + 1 for row r (none for iq4_nl):
 //              q4_K, q5_K (sc, m); iq4_xs (sc, sc); q3_K (sc₀ − 32, sc₁ − 32), q6_K (sc₀, sc₁) and
 //              q2_K (sc₀, sc₁) then (m₀, m₁), with sc₀/sc₁ the scales of inputs 0..15 / 16..31
-//   high     32 bytes (q5_K): the fifth bits, as q5_0's masks; or 64 bytes (q6_K): bits 4 and 5 of
+//   high     32 bytes (q5_K): the fifth bits, byte 4r + k holding those of row r's inputs 4j + k at
+//            bit j and 16 + 4j + k at bit 4 + j (j = 0..3); or 64 bytes (q6_K): bits 4 and 5 of
 //            the codes, two vectors h, whose byte 4r + k holds (2 bits each, from the bottom) those
 //            of row r's inputs 8h + k, 16 + 8h + k, 8h + 4 + k and 20 + 8h + k, that is of steps 2h
 //            (low, high nibble) and 2h + 1 (low, high nibble) of the codes below

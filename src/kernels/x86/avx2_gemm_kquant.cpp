@@ -44,15 +44,6 @@ inline __m256i load256(const std::byte* p) { return _mm256_loadu_si256(reinterpr
 // Keeps a running sum a chain (see avx2_gemm_int.cpp: GCC would otherwise build a tree and spill).
 inline void chain(__m256i& v) { __asm__("" : "+x"(v)); }
 
-// The fifth bits of one step (a 32-bit mask, bit 4·r + i) as 0x10 in the step's bytes.
-inline __m256i expand_fifth_bits(const std::byte* mask) {
-  const __m256i spread = _mm256_shuffle_epi8(
-      broadcast32(mask), _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
-                                          2, 3, 3, 3, 3, 3, 3, 3, 3));
-  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
-}
-
 // The record's 8 int8 pairs (a_r, b_r), sign-extended: lane r = (a_r, b_r) as int16.
 inline __m256i load_pairs(const std::byte* p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -155,9 +146,10 @@ inline void block_sums(const std::byte* rec, const std::byte* x, const __m256i (
         lo = _mm256_and_si256(v, low4);
         hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
       }
-      if constexpr (F == Format::q5_K) {
-        lo = _mm256_or_si256(lo, expand_fifth_bits(rec + 16 * L.pairs + 4 * j));
-        hi = _mm256_or_si256(hi, expand_fifth_bits(rec + 16 * L.pairs + 16 + 4 * j));
+      if constexpr (F == Format::q5_K) {  // bit j (low nibble's) and 4 + j (high's) to bit 4
+        const __m256i plane = load256(rec + 16 * L.pairs), bit4 = _mm256_set1_epi8(0x10);
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(plane, 4 - j), bit4));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(j == 0 ? plane : _mm256_srli_epi16(plane, j), bit4));
       }
       #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
