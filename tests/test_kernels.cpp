@@ -93,7 +93,8 @@ TEST_P(Kernels, ActivationQuantizationReproducesTheQ8Reference) {
           reinterpret_cast<std::int8_t*>(tile.data() + 32),
           reinterpret_cast<float*>(tile.data() + kernels::act_scale_offset(tile_rows) + 4),
           reinterpret_cast<std::int32_t*>(tile.data() + kernels::act_sum_offset(tile_rows) + 4),
-          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(tile_rows) + 4), record};
+          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(tile_rows) + 4),
+          reinterpret_cast<std::int16_t*>(tile.data() + kernels::act_half_sums_offset(tile_rows) + 4), record};
       k.quantize_activation_row(x.data() + r * cols, cols, blocks, out);
 
       std::vector<float> padded(blocks * 32, 0.0f);
@@ -116,6 +117,12 @@ TEST_P(Kernels, ActivationQuantizationReproducesTheQ8Reference) {
         std::int32_t expected_sum = 0;
         for (std::int8_t q : ref[b].qs) expected_sum += q;
         ASSERT_EQ(sum, expected_sum);
+        std::int16_t halves[2];
+        std::memcpy(halves, rec + kernels::act_half_sums_offset(tile_rows) + 4, 4);
+        std::int32_t first_half = 0;
+        for (int i = 0; i < 16; ++i) first_half += ref[b].qs[i];
+        ASSERT_EQ(halves[0], first_half) << "cols " << cols << " row " << r << " block " << b;
+        ASSERT_EQ(halves[1], expected_sum - first_half);
         ASSERT_EQ(scaled, d * static_cast<float>(expected_sum));  // exact: 11 × 12 significant bits
         ASSERT_EQ(static_cast<double>(scaled), static_cast<double>(d) * expected_sum);
         // The other slots of the record are untouched.

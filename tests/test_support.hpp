@@ -2,6 +2,7 @@
 // Shared helpers of the test suite: data files, random weights, double-precision references.
 
 #include "formats/blocks.hpp"
+#include "formats/kquant_scales.hpp"
 #include "formats/reference.hpp"
 #include "core/half.hpp"
 
@@ -132,17 +133,42 @@ inline std::vector<float> effective_input(Format f, const std::vector<float>& x,
   return quantizes_activations(f) ? q8_activations(x, batch, in) : x;
 }
 
-// |min| of the block holding each weight (q4_1 and q5_1 store w = d·q + m; 0 for other formats).
+// |min| of the block (or K-quant sub-block) holding each weight: q4_1 and q5_1 store w = d·q + m,
+// q2_K, q4_K and q5_K w = d·sc·q − dmin·m per sub-block, and that min is dmin·m; 0 for other formats.
+inline bool has_block_mins(Format f) {
+  return f == Format::q4_1 || f == Format::q5_1 || f == Format::q2_K || f == Format::q4_K || f == Format::q5_K;
+}
+
 inline std::vector<double> block_min_magnitudes(const QuantizedTensor& q) {
   std::vector<double> m(q.rows() * q.cols(), 0.0);
-  if (q.format() != Format::q4_1 && q.format() != Format::q5_1) return m;
-  const std::size_t block_bytes = q.format() == Format::q4_1 ? sizeof(formats::block_q4_1) : sizeof(formats::block_q5_1);
+  const Format f = q.format();
+  if (!has_block_mins(f)) return m;
   for (std::size_t r = 0; r < q.rows(); ++r) {
     const std::byte* row = q.row_data(r).data();
     for (std::size_t c = 0; c < q.cols(); ++c) {
-      std::uint16_t half;  // m is the second fp16 of both block layouts
-      std::memcpy(&half, row + (c / 32) * block_bytes + 2, sizeof half);
-      m[r * q.cols() + c] = std::fabs(core::fp16_to_fp32(half));
+      std::uint16_t half;
+      double sub_min = 1.0;
+      if (f == Format::q4_1 || f == Format::q5_1) {  // m is the second fp16 of both block layouts
+        const std::size_t block_bytes = f == Format::q4_1 ? sizeof(formats::block_q4_1) : sizeof(formats::block_q5_1);
+        std::memcpy(&half, row + (c / 32) * block_bytes + 2, sizeof half);
+      } else if (f == Format::q2_K) {
+        const auto& blk = reinterpret_cast<const formats::block_q2_K*>(row)[c / 256];
+        half = blk.dmin;
+        sub_min = blk.scales[(c % 256) / 16] >> 4;
+      } else {
+        const std::uint16_t* dmin = nullptr;
+        const std::uint8_t* scales = nullptr;
+        if (f == Format::q4_K) {
+          const auto& blk = reinterpret_cast<const formats::block_q4_K*>(row)[c / 256];
+          dmin = &blk.dmin, scales = blk.scales;
+        } else {
+          const auto& blk = reinterpret_cast<const formats::block_q5_K*>(row)[c / 256];
+          dmin = &blk.dmin, scales = blk.scales;
+        }
+        half = *dmin;
+        sub_min = formats::k_scale_min(scales, static_cast<int>((c % 256) / 32)).min;
+      }
+      m[r * q.cols() + c] = std::fabs(core::fp16_to_fp32(half) * sub_min);
     }
   }
   return m;
@@ -150,8 +176,11 @@ inline std::vector<double> block_min_magnitudes(const QuantizedTensor& q) {
 
 // The float roundings a quantized forward() can make per output: a kernel sums one product per
 // block-and-scale segment (two per block with a min) and scales each, and the reference's
-// dequantized weights are themselves rounded once. Bound: γ_(n+4) · Σ|terms| + u · Σ|x̂·ŵ| + bias,
-// where a term's magnitude is at most |x̂|·(|ŵ| + 2|m|) summed over its inputs and n is the count of
+// dequantized weights are themselves rounded once (the K-quants' and i-quants' too: d·sc, dmin·m
+// and d·sc·q are exact in float for every format but q6_K, whose d·sc·q rounds once, and the final
+// subtraction of the min rounds once). A K-quant kernel folds the integer sub-block scales into
+// one exact integer sum per block of 32 (and one for the mins), so it has the same count of terms.
+// Bound: γ_(n+4) · Σ|terms| + u · Σ|x̂·ŵ| + bias, where a term's magnitude is at most |x̂|·(|ŵ| + 2|m|) summed over its inputs and n is the count of
 // terms (γ's extra 4 cover the two products per term, the final scale and the bias).
 struct ForwardCheck {
   std::vector<double> expected, tolerance;
@@ -175,14 +204,15 @@ inline ForwardCheck check_forward(const QuantizedLinear& layer, const std::vecto
     if (format_info(f).affine && layer.weight().affine_options().granularity == AffineOptions::Granularity::group) {
       segments = 32 / std::gcd<std::size_t>(layer.weight().group_size(), 32);
     }
-    const bool has_min = f == Format::q4_1 || f == Format::q5_1;
+    const bool has_min = has_block_mins(f);
     terms = blocks * segments * (has_min ? 2 : 1) + 1;
   }
   for (std::size_t b = 0; b < batch; ++b) {
     for (std::size_t r = 0; r < out; ++r) {
       double terms_magnitude = bias.empty() ? 0.0 : std::fabs(bias[r]), product = 0.0;
       for (std::size_t c = 0; c < in; ++c) {
-        const double xv = std::fabs(static_cast<double>(xe[b * in + c])), wv = std::fabs(static_cast<double>(w[r * in + c]));
+        const double xv = std::fabs(static_cast<double>(xe[b * in + c]));
+        const double wv = std::fabs(static_cast<double>(w[r * in + c]));
         terms_magnitude += xv * (wv + 2 * mins[r * in + c]);
         product += xv * wv;
       }

@@ -34,14 +34,21 @@ class QuantizedLinear {
   //
   // What forward computes depends on the weight format:
   //  - f32, f16, bf16: y = x · Wᵀ + b in float (f16/bf16 weights widened exactly).
-  //  - every quantized format (q8_0 ... q5_1, i8, i4): each row of x is first quantized, per block
-  //    of 32 inputs, exactly as ggml's q8_0 quantizer does (d = max|x|/127 rounded to fp16, codes
+  //  - every quantized format (q8_0 ... q5_1, i8, i4; the K- and i-quants as below): each row of x
+  //    is first quantized, per block of 32 inputs, exactly as ggml's q8_0 quantizer does (d = max|x|/127 rounded to fp16, codes
   //    round(x/d) in [-127, 127]), and the product is taken with integers inside each block:
   //    y ≈ q8(x) · dequantize(W)ᵀ + b, the only difference being float rounding (one rounding per
   //    block and scale). Against the float product x · dequantize(W)ᵀ this adds an error of up to
   //    Σ_i |w_i| · d_i/2 per output (half a quantization step of each input's block, plus the fp16
   //    rounding of d: at most 12% more); on the bundled real weights, q8_0's relative forward error
   //    goes from 0.0072 to 0.0089. ggml's CPU backend computes the same thing.
+  //  - the K-quants and i-quants (q2_K … q6_K, iq4_nl, iq4_xs) take the same q8 activations per
+  //    block of 32 (ggml uses q8_K, one scale per 256, so qlinear's activations are at least as
+  //    accurate). Per block of 32 the integer sub-block scales sc (and mins m) enter exact integer
+  //    sums, then one float multiply each: Σ_sub sc·(q_w · q_x) · (d · d_x) − Σ_sub m·Σq_x · (dmin · d_x),
+  //    with q_w the code less its offset (q3_K: −4, q6_K: −32) or the grid value (iq4_*), the
+  //    mins term only for q2_K (mins per 16 inputs), q4_K and q5_K. Every integer sum is below 2^24,
+  //    so the result is again q8(x) · dequantize(W)ᵀ + b up to one rounding per term.
   // Results are bit-identical for any thread count; they may differ in the last bits between
   // instruction-set levels (see runtime.hpp).
   void forward(std::span<const float> x, std::size_t batch, std::span<float> y) const;

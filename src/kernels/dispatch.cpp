@@ -55,6 +55,10 @@ KernelTable make_avx2_table() {
   for (std::size_t i = 0; i < kFormatCount; ++i) {
     t.gemm[i] = is_float_format(static_cast<Format>(i)) ? &avx2::gemm_float : &avx2::gemm_quantized;
   }
+  for (Format f : {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K, Format::q6_K, Format::iq4_nl,
+                   Format::iq4_xs}) {
+    t.gemm[static_cast<std::size_t>(f)] = &avx2::gemm_kquant;
+  }
   t.quantize_activation_row = &avx2::quantize_activation_row;
   t.any_out_of_range = &avx2::any_out_of_range;
   t.int_tile_rows = avx2::kIntTileRows;

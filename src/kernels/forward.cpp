@@ -58,6 +58,7 @@ ActivationTiles quantize_activations(const KernelTable& k, const float* x, std::
         reinterpret_cast<float*>(first + act_scale_offset(t.tile_rows) + slot * 4),
         reinterpret_cast<std::int32_t*>(first + act_sum_offset(t.tile_rows) + slot * 4),
         reinterpret_cast<float*>(first + act_scaled_sum_offset(t.tile_rows) + slot * 4),
+        reinterpret_cast<std::int16_t*>(first + act_half_sums_offset(t.tile_rows) + slot * 4),
         t.record_bytes};
     k.quantize_activation_row(x + b * cols, cols, t.blocks, out);
   };

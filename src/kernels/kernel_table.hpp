@@ -45,6 +45,33 @@ constexpr RecordLayout record_layout(CodeBits bits, ScaleKind scale, bool mins, 
   return l;
 }
 
+// The packed records of the K-quants and i-quants (packed.hpp): per panel of 8 rows, super records
+// of `blocks_per_super` blocks of 32, each starting with a head of f32 vectors (d, then −dmin).
+struct KQuantLayout {
+  std::size_t blocks_per_super;  // 8 (256 inputs), 1 for iq4_nl
+  std::size_t head;              // 32 (d) or 64 (d, −dmin) bytes
+  std::size_t pairs;             // 16-byte vectors of int8 pairs per block record: 0, 1 or 2
+  std::size_t high;              // 32 (q5_K's fifth bits), 64 (q6_K's high 2 bits) or 0
+  std::size_t codes;             // 128 (nibbles) or 64 (q2_K's 2-bit fields)
+  std::size_t block;             // bytes per block record
+  std::size_t super;             // bytes per super record
+};
+
+constexpr KQuantLayout kquant_layout(Format f) {
+  KQuantLayout l{8, 32, 1, 0, 128, 0, 0};
+  switch (f) {
+    case Format::q2_K: l.head = 64, l.pairs = 2, l.codes = 64; break;
+    case Format::q4_K: l.head = 64; break;
+    case Format::q5_K: l.head = 64, l.high = 32; break;
+    case Format::q6_K: l.high = 64; break;
+    case Format::iq4_nl: l.blocks_per_super = 1, l.pairs = 0; break;
+    default: break;  // q3_K, iq4_xs
+  }
+  l.block = 16 * l.pairs + l.high + l.codes;
+  l.super = l.head + l.blocks_per_super * l.block;
+  return l;
+}
+
 // A packed weight matrix as the kernels read it (built by pack_weights()).
 struct PackedView {
   const std::byte* data = nullptr;

@@ -157,6 +157,16 @@ std::shared_ptr<const PackedWeights> pack_weights(const QuantizedTensor& q) {
   if (w.format == Format::f32 || w.format == Format::f16 || w.format == Format::bf16) {
     return pack_float(w);
   }
+  switch (w.format) {
+    case Format::q2_K:
+    case Format::q3_K:
+    case Format::q4_K:
+    case Format::q5_K:
+    case Format::q6_K:
+    case Format::iq4_nl:
+    case Format::iq4_xs: return pack_kquant(w);
+    default: break;
+  }
   IntFormat f{};
   if (!describe(w, f)) return nullptr;
   return pack_integer(w, f);

@@ -22,6 +22,27 @@
 // asymmetric affine; asymmetric i8 codes u are stored as u − 128 with o = z − 128) is applied once
 // per block as o·Σq. The packed size equals the standard layout's, bar the per-group offsets.
 //
+// K-quants and i-quants (q2_K … q6_K, iq4_xs, iq4_nl; kquant_layout() in kernel_table.hpp): panels
+// of 8 rows made of super records, one per super-block of 256 inputs (per block of 32 for iq4_nl):
+//   head     8 × f32 d, then (q2_K, q4_K, q5_K) 8 × f32 −dmin
+//   then per block of 32 a record:
+//   pairs    1 or 2 (q2_K) times 8 int8 pairs, bytes 2r, 2r + 1 for row r (none for iq4_nl):
+//              q4_K, q5_K (sc, m); iq4_xs (sc, sc); q3_K (sc₀ − 32, sc₁ − 32), q6_K (sc₀, sc₁) and
+//              q2_K (sc₀, sc₁) then (m₀, m₁), with sc₀/sc₁ the scales of inputs 0..15 / 16..31
+//   high     32 bytes (q5_K): the fifth bits, byte 4r + k holding those of row r's inputs 4j + k at
+//            bit j and 16 + 4j + k at bit 4 + j (j = 0..3); or 64 bytes (q6_K): bits 4 and 5 of
+//            the codes, two vectors h, whose byte 4r + k holds (2 bits each, from the bottom) those
+//            of row r's inputs 8h + k, 16 + 8h + k, 8h + 4 + k and 20 + 8h + k, that is of steps 2h
+//            (low, high nibble) and 2h + 1 (low, high nibble) of the codes below
+//   codes    unsigned, 128 bytes of nibbles as the 4-bit formats above (q4_K, the low 4 bits of
+//            q5_K and of q6_K in [0, 63] = q + 32, q3_K in [0, 7] = q + 4, the iq4 grid index), or
+//            for q2_K 64 bytes: two vectors h, byte 4r + k holding row r's inputs 16h + 4j + k
+//            (j = 0..3) at bits 2j, 2j + 1, so that step j is one shift and one mask away
+// The kernel applies the integer scales with vpmaddwd against the pair vectors and the offsets
+// (q3_K 4, q6_K 32) and mins with one vpmaddwd against the activation's half-block sums. This copy
+// is larger than the standard layout: per row and 256 inputs q4_K 152 bytes (standard 144), q5_K 184
+// (176), q6_K 212 (210), q3_K 148 (110), q2_K 104 (84), iq4_xs 148 (136), iq4_nl 8 × 20 (8 × 18).
+//
 // Float formats (f32, f16, bf16): panels of 16 rows, input-major: for each input k, the 16 rows'
 // values (64 bytes for f32, 32 for f16/bf16).
 //
@@ -48,5 +69,8 @@ struct PackedWeights {
 // The packed copy of q, or null when no packed kernel reads this format in this shape (the scalar
 // kernels then serve it from the standard layout).
 std::shared_ptr<const PackedWeights> pack_weights(const QuantizedTensor& q);
+
+// The K-quant and i-quant panels (pack_kquant.cpp); pack_weights() calls it for those formats.
+std::shared_ptr<PackedWeights> pack_kquant(const formats::WeightView& w);
 
 }  // namespace qlinear::kernels

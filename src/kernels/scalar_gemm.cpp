@@ -1,13 +1,22 @@
 // Scalar GEMM on the standard layout. Each weight row is decoded once per task into integer codes
 // (with the format's offset already subtracted) and segments that share one scale, then dotted with
 // every activation row of the task: exact integer sums per segment, one float multiply-add each.
+//
+// The K-quants and iq4_xs fold their small integer sub-block scales into the codes (v = sc·q, at
+// most 128·32 = 4096 in magnitude) and keep each input's integer min m beside it, so that one
+// segment per block of 32 carries the super-block's d and dmin: per block, the exact integer sums
+// Σ v·q_x and Σ m·q_x (q2_K's mins change every 16 inputs, so the second sum cannot come from the
+// block's Σq), then isum·(d·d_x) − msum·(dmin·d_x). Both sums stay below 2^24 (q6_K's extreme,
+// 32 · 128·32 · 127 = 16 646 144), so their conversion to float is exact.
 
 #include "core/half.hpp"
 #include "formats/affine.hpp"
 #include "formats/blocks.hpp"
+#include "formats/kquant_scales.hpp"
 #include "kernels/scalar_kernels.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -20,6 +29,14 @@ using formats::block_q5_0;
 using formats::block_q5_1;
 using formats::block_q8_0;
 using formats::block_q8_1;
+using formats::block_iq4_nl;
+using formats::block_iq4_xs;
+using formats::block_q2_K;
+using formats::block_q3_K;
+using formats::block_q4_K;
+using formats::block_q5_K;
+using formats::block_q6_K;
+using formats::kIq4nlValues;
 
 // Inputs [begin, end) of a row (never crossing a block of 32) share w = scale·v + min.
 struct Segment {
@@ -27,10 +44,15 @@ struct Segment {
   float scale, min;
 };
 
+// How a row's mins enter: none; per block, min·d_x·Σq (q4_1, q5_1); or per input, integer mins m
+// that the segment's `min` (dmin) multiplies: w = scale·v − min·m (q2_K, q4_K, q5_K).
+enum class MinKind { none, block, coded };
+
 struct DecodedRow {
-  std::vector<std::int16_t> v;  // padded_cols codes, offset subtracted
+  std::vector<std::int16_t> v;  // padded_cols codes, offset subtracted (times the sub-scale for K-quants)
+  std::vector<std::int16_t> m;  // padded_cols integer mins (MinKind::coded only)
   std::vector<Segment> segments;
-  bool has_min = false;
+  MinKind mins = MinKind::none;
 };
 
 std::uint32_t high_bits(const std::uint8_t (&qh)[4]) {
@@ -84,13 +106,136 @@ void decode_affine(const formats::WeightView& w, std::size_t r, DecodedRow& out)
   }
 }
 
+// iq4_nl: q4_0's layout with the grid's values as codes.
+void decode_iq4_nl(const block_iq4_nl* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    std::int16_t* v = out.v.data() + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      v[j] = kIq4nlValues[blocks[b].qs[j] & 0x0f];
+      v[j + 16] = kIq4nlValues[blocks[b].qs[j] >> 4];
+    }
+    out.segments.push_back({b * 32, b * 32 + 32, core::fp16_to_fp32(blocks[b].d), 0.0f});
+  }
+}
+
+// One segment per block of 32 of a super-block of 256 that starts at input `first`.
+void super_block_segments(std::size_t first, float d, float dmin, DecodedRow& out) {
+  for (std::size_t k = 0; k < 8; ++k) out.segments.push_back({first + 32 * k, first + 32 * k + 32, d, dmin});
+}
+
+void decode_q2_K(const block_q2_K* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const block_q2_K& blk = blocks[b];
+    std::int16_t* v = out.v.data() + b * 256;
+    std::int16_t* m = out.m.data() + b * 256;
+    // Sub-block j (16 inputs): byte 16·(j % 2) + l of half j / 8, bits 2·((j / 2) % 4).
+    for (int j = 0; j < 16; ++j) {
+      const std::uint8_t* q = blk.qs + 32 * (j / 8) + 16 * (j % 2);
+      const int shift = 2 * ((j / 2) % 4);
+      for (int l = 0; l < 16; ++l, ++v, ++m) {
+        *v = static_cast<std::int16_t>((blk.scales[j] & 0x0f) * ((q[l] >> shift) & 3));
+        *m = static_cast<std::int16_t>(blk.scales[j] >> 4);
+      }
+    }
+    super_block_segments(b * 256, core::fp16_to_fp32(blk.d), core::fp16_to_fp32(blk.dmin), out);
+  }
+}
+
+void decode_q3_K(const block_q3_K* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const block_q3_K& blk = blocks[b];
+    const std::array<std::int8_t, 16> scales = formats::unpack_q3_K_scales(blk.scales);
+    std::int16_t* v = out.v.data() + b * 256;
+    // As q2_K's codes; the third bit of sub-block j, input l, is bit j / 2 of hmask[16·(j % 2) + l],
+    // and a clear bit means q − 4.
+    for (int j = 0; j < 16; ++j) {
+      const std::size_t first = 16 * static_cast<std::size_t>(j % 2);
+      const std::uint8_t* q = blk.qs + 32 * (j / 8) + first;
+      const int shift = 2 * ((j / 2) % 4);
+      for (std::size_t l = 0; l < 16; ++l, ++v) {
+        const int value = ((q[l] >> shift) & 3) - ((blk.hmask[first + l] >> (j / 2)) & 1 ? 0 : 4);
+        *v = static_cast<std::int16_t>((scales[j] - 32) * value);
+      }
+    }
+    super_block_segments(b * 256, core::fp16_to_fp32(blk.d), 0.0f, out);
+  }
+}
+
+// q4_K and q5_K: sub-block j (32 inputs) in the low (j even) or high nibbles of qs[32·(j / 2) + l],
+// q5_K's fifth bit in bit j of qh[l].
+template <typename Block>
+void decode_q45_K(const Block* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const Block& blk = blocks[b];
+    std::int16_t* v = out.v.data() + b * 256;
+    std::int16_t* m = out.m.data() + b * 256;
+    for (int j = 0; j < 8; ++j) {
+      const formats::ScaleMin sm = formats::k_scale_min(blk.scales, j);
+      const std::uint8_t* q = blk.qs + 32 * (j / 2);
+      for (int l = 0; l < 32; ++l, ++v, ++m) {
+        int code = (q[l] >> (4 * (j % 2))) & 0x0f;
+        if constexpr (std::is_same_v<Block, block_q5_K>) code |= ((blk.qh[l] >> j) & 1) << 4;
+        *v = static_cast<std::int16_t>(sm.scale * code);
+        *m = static_cast<std::int16_t>(sm.min);
+      }
+    }
+    super_block_segments(b * 256, core::fp16_to_fp32(blk.d), core::fp16_to_fp32(blk.dmin), out);
+  }
+}
+
+void decode_q6_K(const block_q6_K* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const block_q6_K& blk = blocks[b];
+    std::int16_t* v = out.v.data() + b * 256;
+    // Input 128·h + 32·k + l (k < 4, l < 32): low nibble of ql[64·h + 32·(k % 2) + l] (high nibble
+    // for k >= 2), high bits 2k, 2k+1 of qh[32·h + l]; scale 8·h + 2·k + l / 16.
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        for (int l = 0; l < 32; ++l) {
+          const int low = (blk.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0f;
+          const int high = (blk.qh[32 * h + l] >> (2 * k)) & 3;
+          const int scale = blk.scales[8 * h + 2 * k + l / 16];
+          v[128 * h + 32 * k + l] = static_cast<std::int16_t>(scale * ((low | high << 4) - 32));
+        }
+      }
+    }
+    super_block_segments(b * 256, core::fp16_to_fp32(blk.d), 0.0f, out);
+  }
+}
+
+void decode_iq4_xs(const block_iq4_xs* blocks, std::size_t count, DecodedRow& out) {
+  for (std::size_t b = 0; b < count; ++b) {
+    const block_iq4_xs& blk = blocks[b];
+    std::int16_t* v = out.v.data() + b * 256;
+    for (int j = 0; j < 8; ++j, v += 32) {
+      const int scale = (((blk.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | (((blk.scales_h >> (2 * j)) & 3) << 4)) - 32;
+      const std::uint8_t* qs = blk.qs + 16 * j;
+      for (int l = 0; l < 16; ++l) {
+        v[l] = static_cast<std::int16_t>(scale * kIq4nlValues[qs[l] & 0x0f]);
+        v[l + 16] = static_cast<std::int16_t>(scale * kIq4nlValues[qs[l] >> 4]);
+      }
+    }
+    super_block_segments(b * 256, core::fp16_to_fp32(blk.d), 0.0f, out);
+  }
+}
+
 void decode_row(const formats::WeightView& w, std::size_t r, DecodedRow& out) {
   out.v.assign(w.padded_cols, 0);
   out.segments.clear();
-  const std::size_t blocks = w.padded_cols / 32;
+  const std::size_t blocks = w.padded_cols / 32, supers = w.padded_cols / 256;
   const std::byte* row = w.row(r);
-  out.has_min = w.format == Format::q4_1 || w.format == Format::q5_1;
+  const bool coded = w.format == Format::q2_K || w.format == Format::q4_K || w.format == Format::q5_K;
+  out.mins = coded ? MinKind::coded
+                   : (w.format == Format::q4_1 || w.format == Format::q5_1) ? MinKind::block : MinKind::none;
+  if (coded) out.m.assign(w.padded_cols, 0);
   switch (w.format) {
+    case Format::iq4_nl: decode_iq4_nl(reinterpret_cast<const block_iq4_nl*>(row), blocks, out); break;
+    case Format::iq4_xs: decode_iq4_xs(reinterpret_cast<const block_iq4_xs*>(row), supers, out); break;
+    case Format::q2_K: decode_q2_K(reinterpret_cast<const block_q2_K*>(row), supers, out); break;
+    case Format::q3_K: decode_q3_K(reinterpret_cast<const block_q3_K*>(row), supers, out); break;
+    case Format::q4_K: decode_q45_K(reinterpret_cast<const block_q4_K*>(row), supers, out); break;
+    case Format::q5_K: decode_q45_K(reinterpret_cast<const block_q5_K*>(row), supers, out); break;
+    case Format::q6_K: decode_q6_K(reinterpret_cast<const block_q6_K*>(row), supers, out); break;
     case Format::q4_0: decode_blocks(reinterpret_cast<const block_q4_0*>(row), blocks, out); break;
     case Format::q4_1: decode_blocks(reinterpret_cast<const block_q4_1*>(row), blocks, out); break;
     case Format::q5_0: decode_blocks(reinterpret_cast<const block_q5_0*>(row), blocks, out); break;
@@ -135,11 +280,16 @@ float dot_decoded(const DecodedRow& w, const ActRow& x) {
       block = s.begin / 32;
       q = x.codes(block);
       dx = x.scale(block);
-      if (w.has_min) acc += s.min * x.scaled_sum(block);
+      if (w.mins == MinKind::block) acc += s.min * x.scaled_sum(block);
     }
     std::int32_t isum = 0;
     for (std::size_t c = s.begin; c < s.end; ++c) isum += w.v[c] * q[c - block * 32];
     acc += static_cast<float>(isum) * (s.scale * dx);
+    if (w.mins == MinKind::coded) {
+      std::int32_t msum = 0;
+      for (std::size_t c = s.begin; c < s.end; ++c) msum += w.m[c] * q[c - block * 32];
+      acc -= static_cast<float>(msum) * (s.min * dx);
+    }
   }
   return acc;
 }

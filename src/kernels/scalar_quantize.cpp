@@ -14,7 +14,8 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
   float padded[kActBlock];
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::size_t begin = b * kActBlock;
-    const std::size_t n = std::min(kActBlock, cols - begin);
+    // Blocks past the row (the K-quants pad rows to 256) are all zeros.
+    const std::size_t n = begin < cols ? std::min(kActBlock, cols - begin) : 0;
     std::fill(std::copy_n(x + begin, n, padded), padded + kActBlock, 0.0f);
     formats::block_q8_0 block;
     formats::quantize_row_q8_0_ref(padded, &block, kActBlock);
@@ -28,6 +29,9 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
     std::memcpy(reinterpret_cast<std::byte*>(out.sum) + at, &sum, sizeof sum);
     const float scaled = d * static_cast<float>(sum);
     std::memcpy(reinterpret_cast<std::byte*>(out.scaled_sum) + at, &scaled, sizeof scaled);
+    std::int16_t halves[2] = {0, 0};
+    for (std::size_t i = 0; i < kActBlock; ++i) halves[i / 16] = static_cast<std::int16_t>(halves[i / 16] + block.qs[i]);
+    std::memcpy(reinterpret_cast<std::byte*>(out.half_sums) + at, halves, sizeof halves);
   }
 }
 

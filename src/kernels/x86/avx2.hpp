@@ -25,6 +25,9 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
 // Integer formats on the packed panels; the scalar kernel where the layer has no packed copy.
 void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                     std::size_t tile_begin, std::size_t tile_end);
+// The K-quants and i-quants on their packed super records (avx2_gemm_kquant.cpp).
+void gemm_kquant(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                 std::size_t tile_begin, std::size_t tile_end);
 void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                 std::size_t tile_begin, std::size_t tile_end);
 

@@ -302,6 +302,7 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
   auto* scale = reinterpret_cast<std::byte*>(out.scale);
   auto* sum = reinterpret_cast<std::byte*>(out.sum);
   auto* scaled = reinterpret_cast<std::byte*>(out.scaled_sum);
+  auto* halves_out = reinterpret_cast<std::byte*>(out.half_sums);
   alignas(32) float tail[32];
   for (std::size_t b = 0; b < blocks; ++b) {
     const float* src = x + b * 32;
@@ -317,6 +318,12 @@ void quantize_activation_row(const float* x, std::size_t cols, std::size_t block
     std::memcpy(scale + at, &d, 4);
     std::memcpy(sum + at, &q.sum, 4);
     std::memcpy(scaled + at, &s, 4);
+    // Σ of the first 16 signed codes: vpsadbw on the codes biased by 128, less 16·128.
+    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(_mm256_castsi256_si128(q.codes), _mm_set1_epi8(-128)),
+                                     _mm_setzero_si128());
+    const std::int32_t first = _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 16 * 128;
+    const std::int16_t halves[2] = {static_cast<std::int16_t>(first), static_cast<std::int16_t>(q.sum - first)};
+    std::memcpy(halves_out + at, halves, 4);
   }
 }
 
