@@ -216,7 +216,7 @@ std::vector<float> kquant_rows(std::size_t rows, std::size_t cols, std::uint64_t
 // and the generated ones above, each row quantized alone and through quantize().
 TEST_P(Kernels, KQuantRowQuantizersReproduceTheReferenceBytes) {
   const kernels::KernelTable& k = kernels::kernel_table(GetParam());
-  for (Format f : {Format::q6_K}) {
+  for (Format f : {Format::q3_K, Format::q6_K}) {
     const formats::FormatTraits& t = formats::traits(f);
     const formats::QuantizeRowFn fast = k.quantize_row[static_cast<std::size_t>(f)];
     const formats::QuantizeRowFn row_fn = fast != nullptr ? fast : t.quantize_row_ref;

@@ -85,6 +85,23 @@ inline void load_lanes(const float* x, Lanes& g) {
   }
 }
 
+// Each lane's first value of largest magnitude, as ggml's strict "greater than" scan keeps it, and
+// a mask of the lanes whose magnitude is negligible.
+struct Extremes {
+  __m256 value, negligible;
+};
+inline Extremes first_extremes(const Lanes& g) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 magnitude = _mm256_setzero_ps(), extreme = _mm256_setzero_ps();
+  for (int i = 0; i < kSubBlock; ++i) {
+    const __m256 a = _mm256_andnot_ps(sign, g.x[i]);
+    const __m256 larger = _mm256_cmp_ps(a, magnitude, _CMP_GT_OQ);
+    magnitude = _mm256_blendv_ps(magnitude, a, larger);
+    extreme = _mm256_blendv_ps(extreme, g.x[i], larger);
+  }
+  return {extreme, _mm256_cmp_ps(magnitude, _mm256_set1_ps(kNegligibleGroupMax), _CMP_LT_OQ)};
+}
+
 // Σw·x·l and Σw·l² of C candidates at once (independent chains hide the adds' latency), each
 // added over the values in order. The reference rounds with clamped_nearest, (v + 1.5·2^23) −
 // 1.5·2^23; _mm256_round_ps gives the same integer for |v| <= 2^22 (the scaled values here are
@@ -116,17 +133,8 @@ inline void candidate_sums(const Lanes& g, const __m256* inverse, __m256* sum_xl
 __m256 search_scales(const float* x) {
   Lanes g;
   load_lanes(x, g);
-
-  // The first value of largest magnitude, as ggml's strict "greater than" scan keeps it.
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 magnitude = _mm256_setzero_ps(), extreme = _mm256_setzero_ps();
-  for (int i = 0; i < kSubBlock; ++i) {
-    const __m256 a = _mm256_andnot_ps(sign, g.x[i]);
-    const __m256 larger = _mm256_cmp_ps(a, magnitude, _CMP_GT_OQ);
-    magnitude = _mm256_blendv_ps(magnitude, a, larger);
-    extreme = _mm256_blendv_ps(extreme, g.x[i], larger);
-  }
-  const __m256 negligible = _mm256_cmp_ps(magnitude, _mm256_set1_ps(kNegligibleGroupMax), _CMP_LT_OQ);
+  const Extremes e = first_extremes(g);
+  const __m256 extreme = e.value, negligible = e.negligible;
 
   // Candidates in ggml's order: k = 0, then −9…−1, 1…9; inverse scale −(32 + 0.1·k)/extreme.
   // (Negligible lanes may divide by 0 here; their results are discarded below.)
@@ -162,12 +170,23 @@ inline __m256i pack_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// The levels clamp(nearest_int(x/dl), −32, 31) + 32 of 16 values.
-inline __m256i stored_levels(const float* x, float dl, int half) {
+// The levels clamp(nearest_int(x/dl), −nmax, nmax − 1) + nmax of 8 values (x + 8·half).
+inline __m256i stored_levels(const float* x, float dl, int half, int nmax = kNmax) {
   const __m256 divisor = _mm256_set1_ps(dl);
   const __m256i level = nearest_int(_mm256_div_ps(_mm256_loadu_ps(x + 8 * half), divisor));
-  const __m256i clamped = _mm256_min_epi32(_mm256_set1_epi32(kNmax - 1), _mm256_max_epi32(_mm256_set1_epi32(-kNmax), level));
-  return _mm256_add_epi32(clamped, _mm256_set1_epi32(kNmax));
+  const __m256i clamped = _mm256_min_epi32(_mm256_set1_epi32(nmax - 1), _mm256_max_epi32(_mm256_set1_epi32(-nmax), level));
+  return _mm256_add_epi32(clamped, _mm256_set1_epi32(nmax));
+}
+
+// The 256 levels of a block, one byte each, rounded against the sub-blocks' scales dl.
+inline void all_stored_levels(const float* x, const float* dl, int nmax, std::uint8_t* levels) {
+  for (int j = 0; j < 16; j += 2) {
+    const float* v = x + kSubBlock * j;
+    const __m256i bytes = pack_bytes(stored_levels(v, dl[j], 0, nmax), stored_levels(v, dl[j], 1, nmax),
+                                     stored_levels(v + kSubBlock, dl[j + 1], 0, nmax),
+                                     stored_levels(v + kSubBlock, dl[j + 1], 1, nmax));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(levels + kSubBlock * j), bytes);
+  }
 }
 
 // Levels q (one byte each, 0…63) to q6_K's ql and qh, half by half (see q6_k.cpp): of the four
@@ -227,17 +246,129 @@ void quantize_block_q6_K(const float* x, block_q6_K& y) {
     }
   }
   alignas(32) std::uint8_t levels[256];
-  for (int j = 0; j < 16; j += 2) {
-    const float* v = x + kSubBlock * j;
-    const __m256i bytes = pack_bytes(stored_levels(v, dl[j], 0), stored_levels(v, dl[j], 1),
-                                     stored_levels(v + kSubBlock, dl[j + 1], 0),
-                                     stored_levels(v + kSubBlock, dl[j + 1], 1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(levels + kSubBlock * j), bytes);
-  }
+  all_stored_levels(x, dl, kNmax, levels);
   pack_levels(levels, y);
 }
 
+// q3_K: refine_signed_scale_per_value(x, 16, 4, …)'s scale for 8 sub-blocks (lane s: sub-block s,
+// from x + 16·s); 0 in the lanes of negligible sub-blocks. Each lane makes the reference's moves in
+// its order, with its operations; a lane whose pass changed nothing would change nothing in a
+// further pass either, so the passes continue while any lane changes (at most five, as there).
+constexpr int kNmaxQ3 = 4;
+__m256 refine_scales_q3(const float* x) {
+  Lanes g;
+  load_lanes(x, g);
+  const Extremes e = first_extremes(g);
+  const __m256 lowest = _mm256_set1_ps(static_cast<float>(-kNmaxQ3));
+  const __m256 highest = _mm256_set1_ps(static_cast<float>(kNmaxQ3 - 1));
+  // The first levels, from −4/extreme; the rounding as in candidate_sums (|v| <= 4 here).
+  const __m256 inverse = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(-kNmaxQ3)), e.value);
+  __m256 l[kSubBlock];
+  __m256 sum_xl = _mm256_setzero_ps(), sum_l2 = _mm256_setzero_ps();
+  for (int i = 0; i < kSubBlock; ++i) {
+    const __m256 rounded = _mm256_round_ps(_mm256_mul_ps(inverse, g.x[i]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    l[i] = _mm256_min_ps(highest, _mm256_max_ps(lowest, rounded));
+    sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(g.wx[i], l[i]));
+    sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(_mm256_mul_ps(g.w[i], l[i]), l[i]));
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i low_level = _mm256_set1_epi32(-kNmaxQ3), high_level = _mm256_set1_epi32(kNmaxQ3 - 1);
+  for (int pass = 0; pass < 5; ++pass) {
+    __m256 changed = zero;
+    for (int i = 0; i < kSubBlock; ++i) {
+      // The sums without value i; its best level for their scale is x_i·Σ'w·l² / Σ'w·x·l, rounded
+      // by ggml's integer form (the quotient may be huge or infinite when Σ'w·x·l is tiny).
+      const __m256 xl = _mm256_sub_ps(sum_xl, _mm256_mul_ps(g.wx[i], l[i]));
+      const __m256 l2 = _mm256_sub_ps(sum_l2, _mm256_mul_ps(_mm256_mul_ps(g.w[i], l[i]), l[i]));
+      const __m256i level = nearest_int(_mm256_div_ps(_mm256_mul_ps(g.x[i], l2), xl));
+      const __m256 moved = _mm256_cvtepi32_ps(_mm256_min_epi32(high_level, _mm256_max_epi32(low_level, level)));
+      const __m256 new_xl = _mm256_add_ps(xl, _mm256_mul_ps(g.wx[i], moved));
+      const __m256 new_l2 = _mm256_add_ps(l2, _mm256_mul_ps(_mm256_mul_ps(g.w[i], moved), moved));
+      const __m256 gain = _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(new_xl, new_xl), sum_l2),
+                                        _mm256_mul_ps(_mm256_mul_ps(sum_xl, sum_xl), new_l2), _CMP_GT_OQ);
+      const __m256 accept = _mm256_and_ps(
+          _mm256_and_ps(_mm256_cmp_ps(xl, zero, _CMP_GT_OQ), _mm256_cmp_ps(moved, l[i], _CMP_NEQ_UQ)),
+          _mm256_and_ps(_mm256_cmp_ps(new_l2, zero, _CMP_GT_OQ), gain));
+      l[i] = _mm256_blendv_ps(l[i], moved, accept);
+      sum_xl = _mm256_blendv_ps(sum_xl, new_xl, accept);
+      sum_l2 = _mm256_blendv_ps(sum_l2, new_l2, accept);
+      changed = _mm256_or_ps(changed, accept);
+    }
+    if (_mm256_movemask_ps(changed) == 0) break;
+  }
+  const __m256 scale = _mm256_and_ps(_mm256_div_ps(sum_xl, sum_l2), _mm256_cmp_ps(sum_l2, zero, _CMP_GT_OQ));
+  return _mm256_andnot_ps(e.negligible, scale);
+}
+
+// Levels q (one byte each, 0…7) to q3_K's hmask and qs (see q3_k.cpp): the third bit of element i
+// in bit i / 32 of hmask[i % 32], the low 2 bits of element l + 32·k of each half in bits 2k of
+// qs[32·half + l].
+inline void pack_levels_q3(const std::uint8_t* levels, formats::block_q3_K& y) {
+  const __m256i one = _mm256_set1_epi8(1), low2 = _mm256_set1_epi8(3);
+  __m256i run[8];
+  __m256i hmask = _mm256_setzero_si256();
+  for (int r = 0; r < 8; ++r) {
+    run[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(levels + 32 * r));
+    // Within 16-bit words; the bits that cross into a neighbouring byte are masked off.
+    hmask = _mm256_or_si256(hmask, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(run[r], 2), one), r));
+    run[r] = _mm256_and_si256(run[r], low2);
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y.hmask), hmask);
+  for (int half = 0; half < 2; ++half) {
+    const __m256i* q = run + 4 * half;
+    const __m256i qs = _mm256_or_si256(_mm256_or_si256(q[0], _mm256_slli_epi16(q[1], 2)),
+                                       _mm256_or_si256(_mm256_slli_epi16(q[2], 4), _mm256_slli_epi16(q[3], 6)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y.qs + 32 * half), qs);
+  }
+}
+
+void quantize_block_q3_K(const float* x, formats::block_q3_K& y) {
+  alignas(32) float scales[16];
+  _mm256_store_ps(scales, refine_scales_q3(x));
+  _mm256_store_ps(scales + 8, refine_scales_q3(x + 8 * kSubBlock));
+  float max_scale = 0.0f, max_abs_scale = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    const float magnitude = __builtin_fabsf(scales[j]);
+    if (magnitude > max_abs_scale) {
+      max_abs_scale = magnitude;
+      max_scale = scales[j];
+    }
+  }
+  // A stored sub-scale of 0 (all of them when max_scale is 0) keeps the levels of its search,
+  // which this file does not compute: such blocks go to the reference whole.
+  if (max_scale == 0.0f) {
+    formats::quantize_row_q3_K_ref(x, &y, 256);
+    return;
+  }
+  const float inverse_scale = -32.0f / max_scale;
+  float dl[16];
+  std::memset(y.scales, 0, sizeof y.scales);
+  y.d = to_half(1.0f / inverse_scale);
+  const float d = from_half(y.d);
+  for (int j = 0; j < 16; ++j) {
+    const int n = nearest_int(inverse_scale * scales[j]);
+    const int biased = (n < -32 ? -32 : n > 31 ? 31 : n) + 32;
+    // kquant_scales.hpp's layout: low 4 bits in byte j % 8 (high nibble for j >= 8), high 2 bits in
+    // byte 8 + j % 4 at bit 2·(j / 4).
+    y.scales[j % 8] |= static_cast<std::uint8_t>((biased & 0x0f) << (j < 8 ? 0 : 4));
+    y.scales[8 + j % 4] |= static_cast<std::uint8_t>((biased >> 4) << (2 * (j / 4)));
+    dl[j] = d * static_cast<float>(biased - 32);
+    if (dl[j] == 0.0f) {
+      formats::quantize_row_q3_K_ref(x, &y, 256);
+      return;
+    }
+  }
+  alignas(32) std::uint8_t levels[256];
+  all_stored_levels(x, dl, kNmaxQ3, levels);
+  pack_levels_q3(levels, y);
+}
+
 }  // namespace
+
+void quantize_row_q3_K(const float* x, void* blocks, std::size_t n) {
+  auto* y = static_cast<formats::block_q3_K*>(blocks);
+  for (std::size_t b = 0; b < n / 256; ++b) quantize_block_q3_K(x + 256 * b, y[b]);
+}
 
 void quantize_row_q6_K(const float* x, void* blocks, std::size_t n) {
   auto* y = static_cast<block_q6_K*>(blocks);
