@@ -172,8 +172,11 @@ std::vector<float> kquant_rows(std::size_t rows, std::size_t cols, std::uint64_t
         each([&](std::size_t, float v) { return std::ldexp(v, e); });
         break;
       }
-      case 3:  // outliers of 10 … 10^6 at random places
-        each([&](std::size_t, float v) { return pick(97) == 0 ? v * std::pow(10.0f, static_cast<float>(1 + pick(6))) : v; });
+      case 3:  // outliers of 10 … 10^6 at random places, and subnormals among ordinary values
+        each([&](std::size_t, float v) {
+          if (pick(31) == 0) return v * 1e-40f;
+          return pick(97) == 0 ? v * std::pow(10.0f, static_cast<float>(1 + pick(6))) : v;
+        });
         break;
       case 4: {  // one sub-block per block 50 … 1000 times larger: the others' sub-scales round low or to 0
         const float big = static_cast<float>(50 + pick(950));

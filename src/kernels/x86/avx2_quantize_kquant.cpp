@@ -9,7 +9,7 @@
 // the reference for its sub-block, in the same order (one candidate after the other, the values of
 // a candidate's sums added left to right, the same comparisons), and the maxima, the divisions
 // and the choice of the winner vectorize as well, with no lane wasted (19 candidates fill 3 vectors
-// of 8 only to 79%).
+// of 8 only to 79%). q3_K's per-value refinement is laid out the same way (refine_scales_q3).
 
 #include "formats/blocks.hpp"
 #include "formats/reference.hpp"
