@@ -3,6 +3,7 @@
 // q8(x)·dequantize(W)ᵀ in double over a shape sweep; exact integer results where no float rounding
 // can occur; misaligned buffers.
 
+#include "formats/blocks.hpp"
 #include "formats/registry.hpp"
 #include "kernels/forward.hpp"
 #include "kernels/gemm_ref.hpp"
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 
@@ -152,6 +154,130 @@ TEST_P(Kernels, BlockQuantizersReproduceTheReferenceBytes) {
       t.quantize_row_ref(x.data() + r * cols, want.data(), cols);
       for (std::size_t i = 0; i < bytes; ++i) ASSERT_EQ(got[i], want[i]) << t.info.name << " row " << r << " byte " << i;
     }
+  }
+}
+
+// Rows for the K-quant searches (super-blocks of 256): typical weights, magnitudes across the
+// whole float range (subnormal inputs, an fp16 super-scale that underflows or overflows, x² that
+// overflows), sub-blocks far smaller than their block's largest (sub-scales that round to 0),
+// negligible and all-zero sub-blocks, and values that tie: half-integers that round exactly
+// halfway, small integers whose candidate scales often give equal error reductions, equal
+// magnitudes of opposite sign.
+std::vector<float> kquant_rows(std::size_t rows, std::size_t cols, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> x = test::gaussian(rows * cols, seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = x.data() + r * cols;
+    const auto each = [&](auto&& f) { for (std::size_t c = 0; c < cols; ++c) row[c] = f(c, row[c]); };
+    switch (r % 12) {
+      case 0: break;
+      case 1: each([&](std::size_t, float) { return uniform(rng); }); break;
+      case 2: {  // 2^-150 … 2^118: subnormals and zeros at the bottom, x² = inf at the top
+        const int e = static_cast<int>((r / 12) % 68) * 4 - 150;
+        each([&](std::size_t, float v) { return std::ldexp(v, e); });
+        break;
+      }
+      case 3:  // outliers of 10 … 10^6 at random places, and subnormals among ordinary values
+        each([&](std::size_t, float v) {
+          if (pick(31) == 0) return v * 1e-40f;
+          return pick(97) == 0 ? v * std::pow(10.0f, static_cast<float>(1 + pick(6))) : v;
+        });
+        break;
+      case 4: {  // one sub-block per block 50 … 1000 times larger: the others' sub-scales round low or to 0
+        const float big = static_cast<float>(50 + pick(950));
+        const std::size_t chosen = static_cast<std::size_t>(pick(16));
+        each([&](std::size_t c, float v) { return (c / 16) % 16 == chosen ? v * big : v; });
+        break;
+      }
+      case 5:  // half-integers with an extreme of ±32 in each sub-block: the first candidate's
+               // inverse scale is ∓1, so every value rounds from exactly halfway
+        each([&](std::size_t c, float) {
+          if (c % 16 == static_cast<std::size_t>(r / 12) % 16) return pick(2) ? 32.0f : -32.0f;
+          return static_cast<float>(pick(63) - 32) + 0.5f;
+        });
+        break;
+      case 6: each([&](std::size_t, float) { return static_cast<float>(pick(9) - 4); }); break;
+      case 7: each([&](std::size_t, float v) { return pick(3) == 0 ? (pick(2) ? 3.0f : -3.0f) : v; }); break;
+      case 8:  // sparse: most sub-blocks all zero (of both signs)
+        each([&](std::size_t c, float v) {
+          const bool live = ((c / 16) * 2654435761u + r) % 5 == 0;
+          return live ? v : (pick(2) ? -0.0f : 0.0f);
+        });
+        break;
+      case 9:  // around the negligible-group threshold 1e-15
+        each([&](std::size_t c, float v) { return v * ((c / 16) % 3 == 0 ? 1e-16f : (c / 16) % 3 == 1 ? 4e-16f : 1e-14f); });
+        break;
+      case 10:  // large enough that the fp16 super-scale overflows (inf·0 and x/inf on the way)
+        each([&](std::size_t c, float v) { return v * ((c / 16) % 4 == 0 ? 1e9f : 1e6f); });
+        break;
+      case 11:  // constant sub-blocks and ramps
+        each([&](std::size_t c, float) {
+          return (c / 16) % 2 ? 0.25f * static_cast<float>((c / 16) % 7) - 0.5f : static_cast<float>(c % 16) - 7.5f;
+        });
+        break;
+    }
+  }
+  return x;
+}
+
+// The K-quant row quantizers of this level against the reference, byte for byte: ggml's golden rows
+// and the generated ones above, each row quantized alone and through quantize().
+TEST_P(Kernels, KQuantRowQuantizersReproduceTheReferenceBytes) {
+  const kernels::KernelTable& k = kernels::kernel_table(GetParam());
+  for (Format f : {Format::q3_K, Format::q6_K}) {
+    const formats::FormatTraits& t = formats::traits(f);
+    const formats::QuantizeRowFn fast = k.quantize_row[static_cast<std::size_t>(f)];
+    const formats::QuantizeRowFn row_fn = fast != nullptr ? fast : t.quantize_row_ref;
+    const std::string name(t.info.name);
+    if (GetParam() == Isa::avx2) {
+      EXPECT_NE(fast, nullptr) << name;  // the level has its own
+    }
+
+    // ggml's bytes (tests/data/golden/README.md: 16 rows of 256 after a 28-byte header, no importance).
+    const auto golden = test::read_file(test::test_data("golden/" + name + ".bin"));
+    const std::size_t golden_row_bytes = formats::padded_row_bytes(t.info, 256);
+    ASSERT_EQ(golden.size(), 28 + 16 * 256 * 4 + 16 * golden_row_bytes + 16 * 256 * 4) << name;
+    std::vector<float> golden_input(16 * 256);
+    std::memcpy(golden_input.data(), golden.data() + 28, golden_input.size() * 4);
+    for (std::size_t r = 0; r < 16; ++r) {
+      std::vector<std::byte> got(golden_row_bytes);
+      row_fn(golden_input.data() + 256 * r, got.data(), 256);
+      const std::byte* want = golden.data() + 28 + golden_input.size() * 4 + r * golden_row_bytes;
+      for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << name << " golden row " << r << " byte " << i;
+    }
+
+    const std::size_t rows = 3000, cols = 512;
+    const auto x = kquant_rows(rows, cols, 1234);
+    const std::size_t bytes = formats::padded_row_bytes(t.info, cols);
+    std::vector<std::byte> want(rows * bytes);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<std::byte> got(bytes);
+      row_fn(x.data() + r * cols, got.data(), cols);
+      t.quantize_row_ref(x.data() + r * cols, want.data() + r * bytes, cols);
+      for (std::size_t i = 0; i < bytes; ++i) ASSERT_EQ(got[i], want[r * bytes + i]) << name << " row " << r << " byte " << i;
+    }
+    if (f == Format::q6_K) {  // the rows reach the rare paths: sub-scales of 0, d = ±inf, zero blocks
+      std::size_t zero_sub_scale = 0, infinite_d = 0, zero_block = 0;
+      for (std::size_t b = 0; b < want.size() / sizeof(formats::block_q6_K); ++b) {
+        formats::block_q6_K blk;
+        std::memcpy(&blk, want.data() + b * sizeof blk, sizeof blk);
+        if ((blk.d & 0x7fff) == 0x7c00) ++infinite_d;
+        if (blk.d == 0 && std::all_of(blk.scales, blk.scales + 16, [](std::int8_t v) { return v == 0; })) {
+          ++zero_block;
+        } else if (std::find(blk.scales, blk.scales + 16, std::int8_t{0}) != blk.scales + 16) {
+          ++zero_sub_scale;
+        }
+      }
+      EXPECT_GT(zero_sub_scale, 50u);
+      EXPECT_GT(infinite_d, 50u);
+      EXPECT_GT(zero_block, 50u);
+    }
+    const IsaScope scope(GetParam());
+    const QuantizedTensor q = quantize(x, rows, cols, f, QuantizeOptions{});
+    ASSERT_EQ(q.nbytes(), want.size());
+    EXPECT_TRUE(std::equal(q.data().begin(), q.data().end(), want.begin())) << name;
   }
 }
 

@@ -52,6 +52,8 @@ KernelTable make_avx2_table() {
   set(Format::q4_1, &avx2::quantize_row_q4_1);
   set(Format::q5_0, &avx2::quantize_row_q5_0);
   set(Format::q5_1, &avx2::quantize_row_q5_1);
+  set(Format::q3_K, &avx2::quantize_row_q3_K);
+  set(Format::q6_K, &avx2::quantize_row_q6_K);
   for (std::size_t i = 0; i < kFormatCount; ++i) {
     t.gemm[i] = is_float_format(static_cast<Format>(i)) ? &avx2::gemm_float : &avx2::gemm_quantized;
   }

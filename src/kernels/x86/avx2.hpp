@@ -14,6 +14,8 @@ void quantize_row_q4_0(const float* x, void* blocks, std::size_t n);
 void quantize_row_q4_1(const float* x, void* blocks, std::size_t n);
 void quantize_row_q5_0(const float* x, void* blocks, std::size_t n);
 void quantize_row_q5_1(const float* x, void* blocks, std::size_t n);
+void quantize_row_q3_K(const float* x, void* blocks, std::size_t n);  // avx2_quantize_kquant.cpp
+void quantize_row_q6_K(const float* x, void* blocks, std::size_t n);
 void quantize_row_f16(const float* x, void* values, std::size_t n);
 void quantize_row_bf16(const float* x, void* values, std::size_t n);
 
