@@ -496,7 +496,8 @@ TEST(ZeroScale, SubnormalActivationsQuantizeToZero) {
           reinterpret_cast<std::int8_t*>(tile.data()),
           reinterpret_cast<float*>(tile.data() + kernels::act_scale_offset(1)),
           reinterpret_cast<std::int32_t*>(tile.data() + kernels::act_sum_offset(1)),
-          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(1)), record};
+          reinterpret_cast<float*>(tile.data() + kernels::act_scaled_sum_offset(1)),
+          reinterpret_cast<std::int16_t*>(tile.data() + kernels::act_half_sums_offset(1)), record};
       kernels::kernel_table(isa).quantize_activation_row(x.data() + r * cols, cols, blocks, out);
       for (std::size_t b = 0; b < blocks; ++b) {
         const std::byte* rec = tile.data() + b * record;
@@ -509,6 +510,10 @@ TEST(ZeroScale, SubnormalActivationsQuantizeToZero) {
         ASSERT_EQ(d, 0.0f) << isa_name(isa) << " row " << r;
         ASSERT_EQ(sum, 0);
         ASSERT_EQ(scaled, 0.0f);
+        std::int16_t halves[2];
+        std::memcpy(halves, rec + kernels::act_half_sums_offset(1), 4);
+        ASSERT_EQ(halves[0], 0);
+        ASSERT_EQ(halves[1], 0);
       }
     }
   }
