@@ -171,21 +171,10 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
 template <class P, int C>
 void run(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
          std::size_t tile_end) {
-  const PackedView& w = *a.packed;
-  const ActivationTiles& t = a.act;
-  const std::size_t tile_bytes = t.blocks * t.record_bytes;
-  for (std::size_t p = row_begin / 8; p * 8 < row_end; ++p) {
-    const std::size_t r0 = p * 8, n = row_end - r0 < 8 ? row_end - r0 : 8;
-    for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
-      __m256 out[C];
-      panel_tile<P, C>(w, p, t.data + tile * tile_bytes, t.record_bytes, out);
-      #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        const std::size_t b = tile * C + c;
-        if (b < a.batch) store_rows(a.y + b * a.rows + r0, a.bias ? a.bias + r0 : nullptr, out[c], n);
-      }
-    }
-  }
+  for_each_panel_and_tile<C>(a, row_begin, row_end, tile_begin, tile_end,
+                             [&](std::size_t panel, const std::byte* act, __m256 (&out)[C]) {
+                               panel_tile<P, C>(*a.packed, panel, act, a.act.record_bytes, out);
+                             });
 }
 
 using RunFn = void (*)(const GemmArgs&, std::size_t, std::size_t, std::size_t, std::size_t);
