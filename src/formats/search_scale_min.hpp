@@ -5,6 +5,9 @@
 // reproduce ggml's choices exactly: same float operations in the same order, same rounding
 // (nearest_int), same tie-breaking (a later trial must be strictly better).
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace qlinear::formats {
@@ -48,6 +51,34 @@ ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, in
 // several groups are searched side by side, which is several times faster than one after another.
 void search_scale_and_min_groups(const float* x, const float* weights, int groups, int n, int nmax,
                                  std::uint8_t* codes, ScaleMinFit* fits, ScaleTrials trials, FitError error);
+
+// ggml's importance path of q4_1 and q5_1 (quantize_row_q4_1_impl / q5_1_impl) over a row of n
+// weights: per block of 32, the squared-error search with trials (nmax − 0.9 + 0.05·k)/range,
+// k = 0..36, weighted by importance_j·sqrt(σ² + x_j²), σ² the mean square of the whole row. Unlike
+// the plain rule, the min may sit below the block's smallest weight and the scale away from
+// range / nmax when that lowers the weighted error. store(b, fit, codes) takes block b's fit and its
+// 32 codes. Eight blocks at a time: the search runs them side by side.
+template <typename Store>
+void search_blocks_of_32_weighted(const float* x, std::size_t n, const float* importance, int nmax, Store&& store) {
+  constexpr std::size_t kBlock = 32, kChunk = 8;
+  float sum_x2 = 0;
+  for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / static_cast<float>(n);
+  float weights[kChunk * kBlock];
+  std::uint8_t codes[kChunk * kBlock];
+  ScaleMinFit fits[kChunk];
+  const std::size_t blocks = n / kBlock;
+  for (std::size_t first = 0; first < blocks; first += kChunk) {
+    const std::size_t count = std::min(kChunk, blocks - first);
+    const float* xc = x + first * kBlock;
+    for (std::size_t j = 0; j < count * kBlock; ++j) {
+      weights[j] = importance[first * kBlock + j] * std::sqrt(sigma2 + xc[j] * xc[j]);
+    }
+    search_scale_and_min_groups(xc, weights, static_cast<int>(count), static_cast<int>(kBlock), nmax, codes, fits,
+                                {-0.9f, 0.05f, 36}, FitError::squared);
+    for (std::size_t k = 0; k < count; ++k) store(first + k, fits[k], codes + k * kBlock);
+  }
+}
 
 // Minimizes Σ w_i·(v_i − d·L_i)² over one factor d and integer codes L_i in [0, nmax], for values
 // v_i >= 0 (a super-block's sub-block scales, or its mins): the plain fit d = max / nmax, then eight
