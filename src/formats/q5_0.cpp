@@ -49,18 +49,9 @@ void dequantize_row_q5_0_ref(const block_q5_0* x, float* y, std::size_t n) {
   }
 }
 
-// With importance, ggml replaces the max rule by the signed-scale search, each weight's error
-// weighted by importance·√(σ² + w²), σ² the row's mean square: the importance scaled by a magnitude
-// that favours large weights without letting near-zero ones count for nothing.
+// With importance, ggml replaces the max rule by the signed-scale search (search_scale.hpp).
 void quantize_row_q5_0_weighted_ref(const float* x, block_q5_0* y, std::size_t n, const float* importance) {
-  float sum_x2 = 0.0f;
-  for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
-  const float sigma2 = sum_x2 / static_cast<float>(n);
-  for (std::size_t b = 0; b < n / kBlock32; ++b, x += kBlock32, importance += kBlock32) {
-    float weight[kBlock32];
-    for (std::size_t j = 0; j < kBlock32; ++j) weight[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
-    std::int8_t levels[kBlock32];
-    const float d = search_signed_scale(x, kBlock32, 16, weight, levels);
+  search_blocks_of_32_signed_weighted(x, n, importance, 16, [&](std::size_t b, float d, const std::int8_t* levels) {
     y[b].d = core::fp32_to_fp16(d);
     std::uint32_t qh = 0;
     for (std::size_t j = 0; j < 16; ++j) {
@@ -69,7 +60,7 @@ void quantize_row_q5_0_weighted_ref(const float* x, block_q5_0* y, std::size_t n
       qh |= static_cast<std::uint32_t>((levels[j + 16] >> 4) & 1) << (j + 16);
     }
     std::memcpy(y[b].qh, &qh, sizeof qh);
-  }
+  });
 }
 
 }  // namespace qlinear::formats

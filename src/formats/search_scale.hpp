@@ -9,6 +9,8 @@
 // -ffp-contract=off, so none of them fuses).
 
 #include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace qlinear::formats {
@@ -35,6 +37,27 @@ inline constexpr float kNegligibleGroupMax = 1e-15f;
 // `weights` may be null: the weights are then x_i², which favours the large values. n <= 32.
 // Writes levels[i] = l_i + nmax and returns s (0 and all levels 0 for a negligible group).
 float search_signed_scale(const float* x, int n, int nmax, const float* weights, std::int8_t* levels) noexcept;
+
+// ggml's importance path of q4_0 and q5_0 (quantize_row_q4_0_impl / q5_0_impl) over a row of n
+// weights: per block of 32, search_signed_scale with each weight's error weighted by
+// importance·√(σ² + w²), σ² the row's mean square: the importance scaled by a magnitude that favours
+// large weights without letting near-zero ones count for nothing. store(b, d, levels) takes block
+// b's scale and its 32 levels (in [0, 2·nmax)).
+template <typename Store>
+void search_blocks_of_32_signed_weighted(const float* x, std::size_t n, const float* importance, int nmax,
+                                         Store&& store) {
+  constexpr std::size_t kBlock = 32;
+  float sum_x2 = 0.0f;
+  for (std::size_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / static_cast<float>(n);
+  for (std::size_t b = 0; b < n / kBlock; ++b, x += kBlock, importance += kBlock) {
+    float weight[kBlock];
+    for (std::size_t j = 0; j < kBlock; ++j) weight[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
+    std::int8_t levels[kBlock];
+    const float d = search_signed_scale(x, kBlock, nmax, weight, levels);
+    store(b, d, levels);
+  }
+}
 
 // q3_K's search: starts from the levels of −nmax/max, then moves single levels, a value at a time,
 // to the level that fits the scale of all the others best, accepting a move only when it raises
