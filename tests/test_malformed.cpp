@@ -10,6 +10,7 @@
 #include "temp_dir.hpp"
 
 #include <qlinear/axqt.hpp>
+#include <qlinear/calibration_file.hpp>
 #include <qlinear/gguf.hpp>
 #include <qlinear/imatrix.hpp>
 #include <qlinear/safetensors.hpp>
@@ -24,22 +25,38 @@ namespace {
 
 using test::Reader;
 
+// A calibration file is checked in two steps: its header when it opens, each entry's values when
+// they are read; both count here.
+void open_calibration(const std::filesystem::path& path) {
+  const CalibrationFile file = CalibrationFile::open(path);
+  for (const auto& name : file.names()) (void)file.calibration(name);
+}
+
 void open_path(Reader reader, const std::filesystem::path& path) {
   switch (reader) {
     case Reader::gguf: (void)GgufFile::open(path); break;
     case Reader::safetensors: (void)SafetensorsFile::open(path); break;
     case Reader::axqt: (void)AxqtFile::open(path); break;
     case Reader::imatrix: (void)ImportanceMatrix::open(path); break;
+    case Reader::calibration: open_calibration(path); break;
   }
 }
 
 void open_bytes(Reader reader, std::vector<std::byte> bytes) {
+  if (reader == Reader::calibration) {  // CalibrationFile opens paths only
+    static const test::TempDir dir;
+    const auto path = dir / "memory.calibration";
+    test::write_bytes(path, bytes);
+    open_calibration(path);
+    return;
+  }
   auto file = io::MappedFile::from_bytes("memory" + std::string(test::reader_extension(reader)), std::move(bytes));
   switch (reader) {
     case Reader::gguf: (void)io::GgufParser::parse(std::move(file)); break;
     case Reader::safetensors: (void)io::SafetensorsParser::parse(std::move(file)); break;
     case Reader::axqt: (void)io::AxqtParser::parse(std::move(file)); break;
     case Reader::imatrix: (void)io::ImatrixParser::parse(std::move(file)); break;
+    case Reader::calibration: break;
   }
 }
 
@@ -84,7 +101,7 @@ TEST(MalformedCorpus, ValidSeedsOpen) {
 
 bool is_gguf(const test::SeedFile& seed) {
   return seed.reader == Reader::gguf ||
-         (seed.reader == Reader::imatrix && seed.bytes.size() >= 4 && std::memcmp(seed.bytes.data(), "GGUF", 4) == 0);
+         ((seed.reader == Reader::imatrix || seed.reader == Reader::calibration) && seed.bytes.size() >= 4 && std::memcmp(seed.bytes.data(), "GGUF", 4) == 0);
 }
 
 // The shortest prefix of a seed that still opens: the whole file, except for GGUF, whose last

@@ -4,6 +4,7 @@
 
 #include "model/affine_gguf.hpp"
 #include "model/importance.hpp"
+#include "model/output_error.hpp"
 #include "model/plan.hpp"
 #include "model/source.hpp"
 
@@ -41,17 +42,63 @@ std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
 struct Quantized {
   QuantizedTensor q;
   QuantStats stats;
+  std::optional<model::OutputErrorSums> output;  // with calibration data
+  std::string method;
 };
 
+std::string_view method_name(Method m) noexcept {
+  switch (m) {
+    case Method::reference: return "reference";
+    case Method::search: return "search";
+    case Method::gptq: return "gptq";
+  }
+  return "?";
+}
+
+// The tensor's calibration data from the plan's file, when it has an entry; Error(size_mismatch) for
+// an entry of another width.
+std::optional<Calibration> calibration_for(const QuantPlan& plan, const TensorDecision& d) {
+  if (!plan.calibration || !plan.calibration->contains(d.name)) return std::nullopt;
+  const std::size_t in = plan.calibration->in_features(d.name);
+  if (d.shape.back() != in) {
+    throw Error(ErrorCode::size_mismatch, "its calibration data in " + plan.calibration->path().string() + " has " +
+                                              std::to_string(in) + " inputs; its rows have " +
+                                              std::to_string(d.shape.back()));
+  }
+  Calibration c = plan.calibration->calibration(d.name);
+  plan.calibration->release(d.name);
+  return c;
+}
+
 Quantized quantize_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
-                          const AffineOptions& affine, std::span<const float> importance) {
+                          const QuantPlan& plan, std::span<const float> importance) {
   try {
     const model::FloatValues floats = source.read_floats(index);
     const std::uint64_t cols = d.shape.back();
     const std::uint64_t rows = floats.values.size() / cols;
-    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, affine, importance);
-    const QuantStats stats = measure(floats.values, q);
-    return {std::move(q), stats};
+    const std::optional<Calibration> calibration = calibration_for(plan, d);
+    QuantizeOptions options{plan.affine, importance};
+    options.damping = plan.damping;
+    std::string method;
+    const FormatInfo& info = format_info(*d.target);
+    if (info.block_size == 1 && !info.affine) {
+      method = "conversion";  // f32, f16, bf16: no codes to choose
+    } else {
+      options.method = plan.method;
+      options.calibration = calibration ? &*calibration : nullptr;
+      // gptq needs the inputs' XᵀX: without it the tensor gets the best choice without compensation.
+      if (plan.method == Method::gptq && !calibration) options.method = Method::search;
+      method = method_name(options.method);
+      if (options.method != plan.method) method += " (no calibration data)";
+    }
+    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, options);
+    Quantized out{std::move(q), {}, std::nullopt, std::move(method)};
+    out.stats = measure(floats.values, out.q);
+    if (calibration) {
+      const std::vector<float> restored = dequantize(out.q);
+      out.output = model::output_error_sums(floats.values, restored, rows, *calibration);
+    }
+    return out;
   } catch (const Error& e) {
     throw Error(e.code(), "tensor '" + d.name + "': " + e.what());
   }
@@ -127,8 +174,14 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     return bytes.size();
   }
   const auto importance = model::importance_for(plan, d);
-  const Quantized qt = quantize_tensor(source, index, d, plan.affine, importance);
+  const Quantized qt = quantize_tensor(source, index, d, plan, importance);
   report.stats = qt.stats;
+  report.method = qt.method;
+  if (qt.output) {
+    report.output_error = qt.output->relative();
+    report.output_error2 = qt.output->error2;
+    report.output_signal2 = qt.output->signal2;
+  }
   report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
   if constexpr (kGguf) {
     if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
@@ -196,7 +249,16 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   const bool gguf_output = output.extension() != ".safetensors";
   const auto decisions = model::decide_all(*source, plan, gguf_output);
   const auto& tensors = source->tensors();
-  for (const auto& d : decisions) (void)model::importance_for(plan, d);  // wrong lengths fail before writing
+  for (const auto& d : decisions) {  // wrong lengths fail before anything is written
+    (void)model::importance_for(plan, d);
+    if (d.target && plan.calibration && plan.calibration->contains(d.name) &&
+        plan.calibration->in_features(d.name) != d.shape.back()) {
+      throw Error(ErrorCode::size_mismatch, "tensor '" + d.name + "': its calibration data in " +
+                                                plan.calibration->path().string() + " has " +
+                                                std::to_string(plan.calibration->in_features(d.name)) +
+                                                " inputs; its rows have " + std::to_string(d.shape.back()));
+    }
+  }
 
   ModelReport report;
   if (gguf_output) {
@@ -219,6 +281,14 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
   }
+  model::OutputErrorSums pooled;
+  bool any_output = false;
+  for (const auto& t : report.tensors) {
+    if (!t.output_error) continue;
+    pooled += {t.output_error2, t.output_signal2};
+    any_output = true;
+  }
+  if (any_output) report.output_error = pooled.relative();
   report.input = input;
   report.output = output;
   report.seconds = seconds_since(start);
