@@ -8,11 +8,18 @@
 #include <qlinear/error.hpp>
 #include <qlinear/tensor.hpp>
 
+#include <qlinear/safetensors.hpp>
+
 #include <gtest/gtest.h>
 
+#include <array>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace qlinear {
@@ -134,6 +141,235 @@ TEST(Calibration, ErrorsNameTheProblemAndLeaveTheStatisticsUnchanged) {
   EXPECT_THROW(Calibration::from_statistics(2, std::vector<double>{1, 0, 0}, 1), Error);     // size
   const Calibration s = Calibration::from_statistics(2, std::vector<double>{4, 1, 1, 2}, 2);
   EXPECT_EQ(s.importance(), (std::vector<float>{2.0f, 1.0f}));
+}
+
+// ---- The methods ----
+
+struct MethodCase {
+  Format format;
+  AffineOptions affine;
+  std::string name;
+};
+
+std::vector<MethodCase> method_cases() {
+  using G = AffineOptions::Granularity;
+  return {
+      {Format::q4_0, {}, "q4_0"},
+      {Format::q4_1, {}, "q4_1"},
+      {Format::q5_0, {}, "q5_0"},
+      {Format::q5_1, {}, "q5_1"},
+      {Format::q8_0, {}, "q8_0"},
+      {Format::i4, {.symmetric = true, .granularity = G::channel}, "i4_channel"},
+      {Format::i4, {.symmetric = false, .granularity = G::group, .group_size = 32}, "i4_asym_g32"},
+      {Format::i8, {.symmetric = true, .granularity = G::group, .group_size = 64}, "i8_g64"},
+      {Format::i8, {.symmetric = false, .granularity = G::tensor}, "i8_asym_tensor"},
+  };
+}
+
+void expect_same_tensor(const QuantizedTensor& a, const QuantizedTensor& b) {
+  ASSERT_EQ(a.data().size(), b.data().size());
+  for (std::size_t i = 0; i < a.data().size(); ++i) ASSERT_EQ(a.data()[i], b.data()[i]) << "byte " << i;
+  ASSERT_EQ(a.scales().size(), b.scales().size());
+  for (std::size_t i = 0; i < a.scales().size(); ++i) ASSERT_EQ(a.scales()[i], b.scales()[i]) << "scale " << i;
+  ASSERT_EQ(a.zero_points().size(), b.zero_points().size());
+  for (std::size_t i = 0; i < a.zero_points().size(); ++i) ASSERT_EQ(a.zero_points()[i], b.zero_points()[i]);
+}
+
+// ‖X(W − Q)ᵀ‖² and ‖X Wᵀ‖² in double.
+struct OutputError {
+  double error2 = 0, signal2 = 0;
+};
+OutputError output_error(const std::vector<float>& x, std::size_t batch, const std::vector<float>& w,
+                         const std::vector<float>& q, std::size_t out, std::size_t in) {
+  OutputError e;
+  for (std::size_t b = 0; b < batch; ++b) {
+    for (std::size_t r = 0; r < out; ++r) {
+      double y = 0, d = 0;
+      for (std::size_t c = 0; c < in; ++c) {
+        y += double(x[b * in + c]) * w[r * in + c];
+        d += double(x[b * in + c]) * (double(w[r * in + c]) - q[r * in + c]);
+      }
+      e.error2 += d * d, e.signal2 += y * y;
+    }
+  }
+  return e;
+}
+
+class MethodTest : public ::testing::TestWithParam<MethodCase> {};
+
+// With XᵀX = I nothing is compensated (U is diagonal), so gptq must pick the very params and
+// levels that search picks: one code path for both, checked byte for byte.
+TEST_P(MethodTest, GptqWithIdentityStatisticsGivesTheBytesOfSearch) {
+  constexpr std::size_t rows = 9, cols = 70;  // padding after 64
+  std::vector<float> x(cols * cols, 0.0f);
+  for (std::size_t i = 0; i < cols; ++i) x[i * cols + i] = 1.0f;
+  Calibration identity(cols);
+  identity.add(x, cols);
+  const std::vector<float> w = test::gaussian(rows * cols, 11);
+  QuantizeOptions o{.affine = GetParam().affine, .method = Method::search, .calibration = &identity};
+  const QuantizedTensor searched = quantize(w, rows, cols, GetParam().format, o);
+  o.method = Method::gptq;
+  const QuantizedTensor compensated = quantize(w, rows, cols, GetParam().format, o);
+  expect_same_tensor(searched, compensated);
+}
+
+// Fewer rows than inputs (XᵀX of rank 24 < 96) and a column no input reaches: the damping makes
+// the factorization possible, the dead column's weights are dropped (they cost nothing), and on the
+// calibration rows themselves gptq's output error is below search's.
+TEST_P(MethodTest, RankDeficientInputsAndADeadColumn) {
+  constexpr std::size_t rows = 16, cols = 96, n = 24, dead = 37;
+  std::vector<float> x = test::gaussian(n * cols, 12);
+  for (std::size_t r = 0; r < n; ++r) x[r * cols + dead] = 0.0f;
+  Calibration c(cols);
+  c.add(x, n);
+  const std::vector<float> w = test::gaussian(rows * cols, 13);
+  QuantizeOptions o{.affine = GetParam().affine, .method = Method::search, .calibration = &c};
+  const std::vector<float> searched = dequantize(quantize(w, rows, cols, GetParam().format, o));
+  o.method = Method::gptq;
+  const QuantizedTensor q = quantize(w, rows, cols, GetParam().format, o);
+  const std::vector<float> compensated = dequantize(q);
+  for (float v : compensated) ASSERT_TRUE(std::isfinite(v));
+  const OutputError s = output_error(x, n, w, searched, rows, cols);
+  const OutputError g = output_error(x, n, w, compensated, rows, cols);
+  EXPECT_LT(g.error2, s.error2);
+  if (GetParam().format == Format::q4_0 || GetParam().format == Format::q8_0) {
+    for (std::size_t r = 0; r < rows; ++r) EXPECT_EQ(compensated[r * cols + dead], 0.0f);  // 0 is a level
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, MethodTest, ::testing::ValuesIn(method_cases()),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+TEST(Methods, SearchIsNeverWorseThanTheWeightedReferenceOnItsOwnObjective) {
+  constexpr std::size_t rows = 64, cols = 256;
+  const std::vector<float> w = test::gaussian(rows * cols, 14);
+  std::vector<float> importance = test::gaussian(cols, 15);
+  for (float& v : importance) v = v * v + 0.01f;
+  for (Format f : {Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1, Format::q8_0}) {
+    const std::vector<float> ref = dequantize(quantize(w, rows, cols, f, {.importance = importance}));
+    const std::vector<float> plain = dequantize(quantize(w, rows, cols, f));
+    const std::vector<float> searched =
+        dequantize(quantize(w, rows, cols, f, {.importance = importance, .method = Method::search}));
+    // Per block: the search's candidates include ggml's unweighted rule, and on this objective it
+    // must beat or tie both of ggml's results block by block.
+    for (std::size_t r = 0; r < rows; ++r) {
+      for (std::size_t b = 0; b < cols / 32; ++b) {
+        double es = 0, er = 0, ep = 0;
+        for (std::size_t i = b * 32; i < b * 32 + 32; ++i) {
+          const double wi = importance[i], v = w[r * cols + i];
+          es += wi * (v - searched[r * cols + i]) * (v - searched[r * cols + i]);
+          er += wi * (v - ref[r * cols + i]) * (v - ref[r * cols + i]);
+          ep += wi * (v - plain[r * cols + i]) * (v - plain[r * cols + i]);
+        }
+        EXPECT_LE(es, ep * (1 + 1e-12)) << format_name(f) << " row " << r << " block " << b;
+        if (f != Format::q8_0) {
+          EXPECT_LE(es, er * 1.02) << format_name(f) << " row " << r << " block " << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(Methods, Errors) {
+  const std::vector<float> w = test::gaussian(4 * 32, 16);
+  Calibration c(32), other(33);
+  const auto code = [&](const QuantizeOptions& o, Format f) {
+    try {
+      quantize(w, 4, 32, f, o);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::internal;
+  };
+  EXPECT_EQ(code({.method = Method::gptq}, Format::q4_0), ErrorCode::invalid_argument);  // no calibration
+  EXPECT_EQ(code({.method = Method::gptq, .calibration = &other}, Format::q4_0), ErrorCode::size_mismatch);
+  EXPECT_EQ(code({.method = Method::search, .calibration = &other}, Format::q4_0), ErrorCode::size_mismatch);
+  EXPECT_EQ(code({.method = Method::gptq, .calibration = &c, .damping = -1}, Format::q4_0),
+            ErrorCode::invalid_argument);
+  c.add(std::vector<float>(32, 1.0f), 1);
+  EXPECT_EQ(code({.method = Method::gptq, .calibration = &c}, Format::q4_K), ErrorCode::unsupported);
+  // One row of ones: XᵀX is the all-ones matrix, exactly singular; without damping the second
+  // pivot is exactly 0.
+  try {
+    quantize(w, 4, 32, Format::q4_0, {.method = Method::gptq, .calibration = &c, .damping = 0.0});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("raise the damping"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(quantize(w, 4, 32, Format::q4_0, {.method = Method::gptq, .calibration = &c}));
+}
+
+// ---- Real weights with their real inputs ----
+
+std::filesystem::path shared_data() { return std::filesystem::path(QLINEAR_SHARED_DATA_DIR); }
+
+struct Pooled {
+  double error2 = 0, signal2 = 0;
+  double ratio() const { return std::sqrt(error2 / signal2); }
+};
+
+TEST(MethodsRealData, EveryFormatBeatsReferenceOnHeldOutInputs) {
+  const auto dir = shared_data();
+  if (!std::filesystem::exists(dir / "ppocrv4_rec_linear.safetensors")) {
+    GTEST_SKIP() << "real data not found at " << dir.string();
+  }
+  const SafetensorsFile weights = SafetensorsFile::open(dir / "ppocrv4_rec_linear.safetensors");
+  const SafetensorsFile calib = SafetensorsFile::open(dir / "ppocrv4_rec_activations_calib.safetensors");
+  const SafetensorsFile eval = SafetensorsFile::open(dir / "ppocrv4_rec_activations_eval.safetensors");
+  using G = AffineOptions::Granularity;
+  const std::vector<MethodCase> cases = {
+      {Format::q4_0, {}, "q4_0"},
+      {Format::q4_1, {}, "q4_1"},
+      {Format::q5_0, {}, "q5_0"},
+      {Format::q5_1, {}, "q5_1"},
+      {Format::q8_0, {}, "q8_0"},
+      {Format::i4, {.symmetric = false, .granularity = G::group, .group_size = 32}, "i4_asym_g32"},
+      {Format::i4, {.symmetric = true, .granularity = G::channel}, "i4_channel"},
+      {Format::i8, {.symmetric = true, .granularity = G::channel}, "i8_channel"},
+  };
+  constexpr int kMethods = 4;  // reference, reference + importance, search, gptq
+  std::vector<std::array<Pooled, kMethods>> pooled(cases.size());
+  std::vector<std::array<double, kMethods>> seconds(cases.size());
+  for (const SafetensorsTensorInfo& info : weights.tensors()) {
+    const std::size_t out = info.shape[0], in = info.shape[1];
+    const std::vector<float> w = weights.read_f32(info.name);
+    const std::vector<float> xc = calib.read_f32(info.name), xe = eval.read_f32(info.name);
+    Calibration c(in);
+    c.add(xc, xc.size() / in);
+    const std::vector<float> importance = c.importance();
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      AffineOptions with_mse = cases[k].affine;
+      with_mse.calibration = AffineOptions::Calibration::mse;
+      const QuantizeOptions options[kMethods] = {
+          {.affine = cases[k].affine},
+          {.affine = with_mse, .importance = importance},
+          {.affine = cases[k].affine, .method = Method::search, .calibration = &c},
+          {.affine = cases[k].affine, .method = Method::gptq, .calibration = &c},
+      };
+      for (int m = 0; m < kMethods; ++m) {
+        const auto start = std::chrono::steady_clock::now();
+        const QuantizedTensor q = quantize(w, out, in, cases[k].format, options[m]);
+        seconds[k][m] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::vector<float> d = dequantize(q);
+        for (float v : d) ASSERT_TRUE(std::isfinite(v)) << cases[k].name << " " << info.name;
+        const OutputError e = output_error(xe, xe.size() / in, w, d, out, in);
+        pooled[k][m].error2 += e.error2;
+        pooled[k][m].signal2 += e.signal2;
+      }
+    }
+  }
+  std::printf("format        reference  ref+imp    search     gptq       search/ref+imp  gptq/ref+imp  gptq s\n");
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    const auto& p = pooled[k];
+    std::printf("%-13s %.5f    %.5f    %.5f    %.5f    %.3f           %.3f         %.3f\n", cases[k].name.c_str(),
+                p[0].ratio(), p[1].ratio(), p[2].ratio(), p[3].ratio(), p[2].ratio() / p[1].ratio(),
+                p[3].ratio() / p[1].ratio(), seconds[k][3]);
+    // Held-out inputs: gptq and search must do better than the reference rule.
+    EXPECT_LT(p[3].ratio(), p[0].ratio()) << cases[k].name;
+    EXPECT_LT(p[2].ratio(), p[0].ratio()) << cases[k].name;
+    EXPECT_LT(p[3].ratio(), p[2].ratio()) << cases[k].name;
+  }
 }
 
 }  // namespace

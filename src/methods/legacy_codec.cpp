@@ -1,0 +1,204 @@
+// Scale search and block encoding for q4_0, q4_1, q5_0, q5_1 and q8_0 (see legacy_codec.hpp).
+
+#include "methods/legacy_codec.hpp"
+
+#include "core/half.hpp"
+#include "formats/blocks.hpp"
+#include "formats/registry.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace qlinear::methods {
+namespace {
+
+using formats::kBlock32;
+
+// Candidate scales per orientation. The largest |x| is put on level t·s (s the end level of that
+// orientation): t < 1 widens the grid (no clipping, coarser), t > 1 clips the extremes for a finer
+// grid. ggml's weighted q4_0 tries t in [0.89, 1.11] in one orientation (19 steps); this covers
+// [0.70, 1.20] in both, every 0.02 of the end level (0.16 of a level for q4_0).
+constexpr int kSteps = 26;
+constexpr float kLow = 0.70f, kHigh = 1.20f;
+// Rounds of "levels under the rounded params → least-squares params → fp16" after the grid.
+constexpr int kRefineRounds = 4;
+
+struct Sums {  // weighted sums over one block for the least-squares fits
+  double w = 0, x = 0, xx = 0, q = 0, qq = 0, xq = 0;
+};
+
+double exact_error(const LegacyCodec& c, const LegacyParams& p, const float* x, const float* w, std::size_t n) {
+  double e = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double diff = static_cast<double>(x[i]) - level_value(c, p, nearest_level(c, p, x[i]));
+    e += static_cast<double>(w[i]) * diff * diff;
+  }
+  return e;
+}
+
+// The levels that params give, summed for a least-squares refit.
+Sums level_sums(const LegacyCodec& c, const LegacyParams& p, const float* x, const float* w, std::size_t n) {
+  Sums s;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double q = nearest_level(c, p, x[i]), wi = w[i], xi = x[i];
+    s.w += wi, s.x += wi * xi, s.xx += wi * xi * xi, s.q += wi * q, s.qq += wi * q * q, s.xq += wi * xi * q;
+  }
+  return s;
+}
+
+// Least-squares params for fixed levels: d alone (no minimum), or d then m given the fp16 d.
+LegacyParams refit(const LegacyCodec& c, const Sums& s, const LegacyParams& fallback) {
+  if (!c.has_min) {
+    if (s.qq <= 0.0) return fallback;
+    return make_params(static_cast<float>(s.xq / s.qq), 0.0f);
+  }
+  const double det = s.w * s.qq - s.q * s.q;
+  if (!(det > 0.0)) return fallback;
+  const double d = (s.w * s.xq - s.q * s.x) / det;
+  const LegacyParams with_d = make_params(static_cast<float>(d), 0.0f);
+  // m refitted for the rounded d, so that the rounding of d is partly absorbed by m.
+  return make_params(with_d.d, static_cast<float>((s.x - static_cast<double>(with_d.d) * s.q) / s.w));
+}
+
+}  // namespace
+
+std::optional<LegacyCodec> legacy_codec(Format format) noexcept {
+  switch (format) {
+    case Format::q4_0: return LegacyCodec{format, -8, 7, false, sizeof(formats::block_q4_0)};
+    case Format::q4_1: return LegacyCodec{format, 0, 15, true, sizeof(formats::block_q4_1)};
+    case Format::q5_0: return LegacyCodec{format, -16, 15, false, sizeof(formats::block_q5_0)};
+    case Format::q5_1: return LegacyCodec{format, 0, 31, true, sizeof(formats::block_q5_1)};
+    // -128 fits the byte but not the integer kernels' sign trick (|−128| overflows an int8).
+    case Format::q8_0: return LegacyCodec{format, -127, 127, false, sizeof(formats::block_q8_0)};
+    default: return std::nullopt;
+  }
+}
+
+LegacyParams make_params(float d, float m) noexcept {
+  LegacyParams p;
+  // A scale beyond the f16 range would store Inf; the largest finite half is the closest valid one.
+  const auto to_half = [](float v) {
+    std::uint16_t h = core::fp32_to_fp16(v);
+    if ((h & 0x7c00u) == 0x7c00u) h = static_cast<std::uint16_t>((h & 0x8000u) | 0x7bffu);
+    return h;
+  };
+  p.d16 = to_half(d);
+  p.m16 = to_half(m);
+  p.d = core::fp16_to_fp32(p.d16);
+  p.m = core::fp16_to_fp32(p.m16);
+  p.inv_d = p.d != 0.0f ? 1.0f / p.d : 0.0f;
+  return p;
+}
+
+LegacyParams search_block(const LegacyCodec& c, const float* x, const float* importance, std::size_t n) {
+  float w[kBlock32];
+  double total = 0.0;
+  for (std::size_t i = 0; i < n; ++i) total += importance[i];
+  for (std::size_t i = 0; i < n; ++i) w[i] = total > 0.0 ? importance[i] : 1.0f;
+
+  float lo = x[0], hi = x[0], signed_max = x[0];
+  for (std::size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    if (std::fabs(x[i]) > std::fabs(signed_max)) signed_max = x[i];
+  }
+
+  LegacyParams best;
+  double best_error;
+  // The grid: each candidate's levels, refitted by least squares before it is compared.
+  if (!c.has_min) {
+    if (signed_max == 0.0f) return make_params(0.0f, 0.0f);
+    // ggml's reference rule competes too: the max on the negative end level (q8_0: amax/127).
+    best = make_params(c.qmin == -c.qmax ? std::fabs(signed_max) / static_cast<float>(c.qmax)
+                                         : signed_max / static_cast<float>(c.qmin),
+                       0.0f);
+    best_error = exact_error(c, best, x, w, n);
+    for (const int end : {c.qmin, c.qmax}) {
+      if (end == c.qmax && c.qmin == -c.qmax) break;  // symmetric levels: one orientation is enough
+      for (int k = 0; k < kSteps; ++k) {
+        const float t = static_cast<float>(end) * (kLow + (kHigh - kLow) * static_cast<float>(k) / (kSteps - 1));
+        const LegacyParams trial = make_params(signed_max / t, 0.0f);
+        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
+        const double e = exact_error(c, fitted, x, w, n);
+        if (e < best_error) best_error = e, best = fitted;
+      }
+    }
+  } else {
+    if (hi == lo) return make_params(0.0f, lo);
+    best = make_params((hi - lo) / static_cast<float>(c.qmax), lo);  // ggml's reference rule
+    best_error = exact_error(c, best, x, w, n);
+    // The range [lo, hi] on t·qmax levels, its lowest level at lo, at hi or the grid centred on
+    // the range: t > 1 clips the other end (or both), t < 1 leaves levels unused before the refit.
+    for (const float anchor : {0.0f, 0.5f, 1.0f}) {
+      for (int k = 0; k < kSteps; ++k) {
+        const float t = kLow + (kHigh - kLow) * static_cast<float>(k) / (kSteps - 1);
+        const float d = (hi - lo) / (t * static_cast<float>(c.qmax));
+        const float span = d * static_cast<float>(c.qmax);
+        const float m = lo + anchor * ((hi - lo) - span);
+        const LegacyParams trial = make_params(d, m);
+        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
+        const double e = exact_error(c, fitted, x, w, n);
+        if (e < best_error) best_error = e, best = fitted;
+      }
+    }
+  }
+  // ggml's own weighted search competes as well (its objective weighs errors differently, so its
+  // answer can win on ours): the result is never worse than ggml's, block by block.
+  if (const formats::QuantizeRowWeightedFn ggml = formats::traits(c.format).quantize_row_weighted_ref) {
+    std::byte block[sizeof(formats::block_q5_1)];
+    ggml(x, block, n, w);
+    std::uint16_t d16 = 0, m16 = 0;
+    std::memcpy(&d16, block, sizeof d16);
+    if (c.has_min) std::memcpy(&m16, block + 2, sizeof m16);
+    const LegacyParams theirs = make_params(core::fp16_to_fp32(d16), core::fp16_to_fp32(m16));
+    const double e = exact_error(c, theirs, x, w, n);
+    if (e < best_error) best_error = e, best = theirs;
+  }
+  for (int round = 0; round < kRefineRounds; ++round) {
+    const LegacyParams next = refit(c, level_sums(c, best, x, w, n), best);
+    const double e = exact_error(c, next, x, w, n);
+    if (!(e < best_error)) break;
+    best_error = e, best = next;
+  }
+  // The neighbouring fp16 scales: rounding the least-squares d may have crossed the optimum.
+  if ((best.d16 & 0x7fffu) != 0) {
+    const LegacyParams centre = best;
+    for (const int step : {-1, 1}) {
+      const float d = core::fp16_to_fp32(static_cast<std::uint16_t>(centre.d16 + step));
+      LegacyParams near = make_params(d, centre.m);
+      if (c.has_min) {  // m refitted for this d
+        const Sums s = level_sums(c, near, x, w, n);
+        if (s.w > 0.0) near = make_params(d, static_cast<float>((s.x - static_cast<double>(near.d) * s.q) / s.w));
+      }
+      const double e = exact_error(c, near, x, w, n);
+      if (e < best_error) best_error = e, best = near;
+    }
+  }
+  return best;
+}
+
+void encode_block(const LegacyCodec& c, const LegacyParams& p, const int* q, std::byte* out) noexcept {
+  const auto put16 = [&](std::size_t offset, std::uint16_t v) { std::memcpy(out + offset, &v, sizeof v); };
+  put16(0, p.d16);
+  if (c.format == Format::q8_0) {
+    for (std::size_t i = 0; i < kBlock32; ++i) out[2 + i] = static_cast<std::byte>(static_cast<std::int8_t>(q[i]));
+    return;
+  }
+  std::size_t at = 2;
+  if (c.has_min) put16(at, p.m16), at += 2;
+  // Stored codes are unsigned: the signed formats add their offset (8 or 16).
+  int u[kBlock32];
+  for (std::size_t i = 0; i < kBlock32; ++i) u[i] = q[i] - c.qmin;
+  if (c.qmax - c.qmin == 31) {  // the fifth bits, element j in bit j
+    std::uint32_t qh = 0;
+    for (std::size_t i = 0; i < kBlock32; ++i) qh |= static_cast<std::uint32_t>((u[i] >> 4) & 1) << i;
+    std::memcpy(out + at, &qh, sizeof qh);
+    at += 4;
+  }
+  for (std::size_t j = 0; j < kBlock32 / 2; ++j) {
+    out[at + j] = static_cast<std::byte>((u[j] & 0x0f) | ((u[j + 16] & 0x0f) << 4));
+  }
+}
+
+}  // namespace qlinear::methods
