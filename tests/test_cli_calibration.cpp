@@ -233,6 +233,17 @@ TEST(CliQuantize, GptqBeatsReferenceOnTheBundledModel) {
   const double e_gptq = read_json(dir / "gptq.json")["totals"]["output_error"].get<double>();
   EXPECT_LT(e_gptq, e_ref);
   std::cout << "pooled output error on the calibration inputs, q4_0: reference " << e_ref << ", gptq " << e_gptq << "\n";
+  // And on the held-out inputs, which calibration never saw.
+  const std::string eval = std::string(QLINEAR_SHARED_DATA_DIR) + "/ppocrv4_rec_activations_eval.safetensors";
+  if (!std::filesystem::exists(eval)) return;
+  const auto held_out = [&](const std::string& file) {
+    const CliRun r = run_cli(dir, "compare " + weights + " " + d + file + " --activations " + eval + " --json");
+    EXPECT_EQ(r.code, 0) << r.output;
+    return nlohmann::json::parse(r.output)["totals"]["output_error"].get<double>();
+  };
+  const double h_ref = held_out("ref.gguf"), h_gptq = held_out("gptq.gguf");
+  EXPECT_LT(h_gptq, h_ref);
+  std::cout << "on the held-out inputs: reference " << h_ref << ", gptq " << h_gptq << "\n";
 }
 
 }  // namespace
