@@ -125,9 +125,11 @@ TEST(CalibrationFile, AnImportanceMatrixWithoutXtxIsRefusedWithAHint) {
   EXPECT_NE(message.find("--imatrix"), std::string::npos) << message;
 }
 
-// ‖X(A−B)ᵀ‖² and ‖X·Aᵀ‖² through XᵀX against X·Aᵀ itself, both in double. Each is a sum of products
-// of at most `rows + 2·in` terms, so each computation is within (rows + 2·in)·u of the exact value,
-// relative to the same sum taken over absolute values (Higham's bound for dot products).
+// ‖X(A−B)ᵀ‖² and ‖X·Aᵀ‖² through XᵀX against X·Aᵀ itself, both in double. Through XᵀX the value is
+// built from sums of `rows` terms (XᵀX), `out` terms (EᵀE), then `in` and `in` (the inner product
+// row by row), plus 3 roundings of products: within (rows + out + 2·in + 3)·u of the exact value
+// relative to the same sum over absolute values (Higham's bound for nested sums); the direct
+// computation's own bound, in + 1, is smaller than that, so twice it covers both.
 TEST(OutputError, MatchesTheDirectProductInDouble) {
   const std::size_t rows = 70, in = 45, out = 13;
   const auto x = test::gaussian(rows * in, 3);
@@ -151,7 +153,7 @@ TEST(OutputError, MatchesTheDirectProductInDouble) {
       error2 += e * e, signal2 += y * y, error_abs2 += e_abs * e_abs, signal_abs2 += y_abs * y_abs;
     }
   }
-  const double u = 0x1p-53, terms = static_cast<double>(rows + 2 * in + 2);
+  const double u = 0x1p-53, terms = static_cast<double>(rows + out + 2 * in + 3);
   EXPECT_NEAR(sums.error2, error2, 2 * terms * u * error_abs2);
   EXPECT_NEAR(sums.signal2, signal2, 2 * terms * u * signal_abs2);
   EXPECT_GT(sums.error2, 0);

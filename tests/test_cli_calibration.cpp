@@ -147,7 +147,7 @@ TEST(CliCompare, ActivationsGiveTheOutputErrorOfTheDoubleProduct) {
     }
     const auto& t = json["tensors"][k];
     ASSERT_EQ(t["name"], w.name);
-    const double terms = static_cast<double>(rows + 2 * w.in + 2);  // see OutputError.MatchesTheDirectProductInDouble
+    const double terms = static_cast<double>(rows + w.out + 2 * w.in + 3);  // see OutputError.MatchesTheDirectProductInDouble
     EXPECT_NEAR(t["output_error2"].get<double>(), e2, 2 * terms * 0x1p-53 * e_abs2);
     EXPECT_NEAR(t["output_signal2"].get<double>(), s2, 2 * terms * 0x1p-53 * s_abs2);
     EXPECT_NEAR(t["output_error"].get<double>(), std::sqrt(e2 / s2), 1e-9 * std::sqrt(e2 / s2));

@@ -1,5 +1,7 @@
-// Output error through XᵀX: per chunk of weight rows, D = [A−B; A] in double times XᵀX with OpenBLAS
-// (the library already links it for Calibration), then each row's dot product with its product.
+// Output error through XᵀX = G: tr(E·G·Eᵀ) = ⟨G, EᵀE⟩, the sum of the elementwise products of two
+// symmetric matrices. EᵀE (and WᵀW) come from OpenBLAS dsyrk, one triangle, out·in²/2 multiply-adds
+// each: a quarter of the work of multiplying [E; W] by G (measured on a 4096 × 4096 layer with 2
+// threads: 1.6 s instead of 6.6 s with dsymm).
 
 #include "model/output_error.hpp"
 
@@ -14,9 +16,37 @@
 
 namespace qlinear::model {
 namespace {
-// Weight rows per dgemm: large enough for level-3 speed, small enough that the two [chunk, in]
-// buffers stay near the size of XᵀX itself for the widest layers.
-constexpr std::size_t kRowsPerChunk = 256;
+
+// Weight rows converted to double per dsyrk call: bounds the buffer (8 · 256 · in bytes) while keeping
+// each call large enough for level-3 speed.
+constexpr std::size_t kRowsPerCall = 256;
+
+// ⟨G, DᵀD⟩ for D = rows of `a` minus (when b is given) rows of `b`, [rows, n]. `s` is an n × n
+// scratch matrix; only its upper triangle is used.
+double quadratic_form_sum(std::span<const float> a, const float* b, std::size_t rows, std::size_t n,
+                          std::span<const double> g, std::vector<double>& s) {
+  std::fill(s.begin(), s.end(), 0.0);
+  std::vector<double> chunk(std::min(rows, kRowsPerCall) * n);
+  for (std::size_t r0 = 0; r0 < rows; r0 += kRowsPerCall) {
+    const std::size_t k = std::min(kRowsPerCall, rows - r0);
+    for (std::size_t i = 0; i < k * n; ++i) {
+      const double x = a[r0 * n + i];
+      chunk[i] = b ? x - static_cast<double>(b[r0 * n + i]) : x;
+    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(k), 1.0,
+                chunk.data(), static_cast<blasint>(n), 1.0, s.data(), static_cast<blasint>(n));
+  }
+  // Row by row over the upper triangle: the diagonal once, the rest twice.
+  double total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double off = 0;
+    for (std::size_t j = i + 1; j < n; ++j) off += g[i * n + j] * s[i * n + j];
+    total += g[i * n + i] * s[i * n + i] + 2 * off;
+  }
+  // A quadratic form of a positive semi-definite matrix: rounding may leave a tiny negative value.
+  return std::max(total, 0.0);
+}
+
 }  // namespace
 
 double OutputErrorSums::relative() const noexcept {
@@ -32,27 +62,10 @@ OutputErrorSums output_error_sums(std::span<const float> a, std::span<const floa
                                               std::to_string(b.size()) + " values for " + std::to_string(rows) +
                                               " rows of the calibration's " + std::to_string(n) + " inputs");
   }
-  const auto g = c.xtx();
+  std::vector<double> scratch(n * n);
   OutputErrorSums sums;
-  // Rows of the difference first, then the same rows of A: one product for both sums.
-  const std::size_t chunk = std::min(rows, kRowsPerChunk);
-  std::vector<double> d(2 * chunk * n), dg(2 * chunk * n);
-  for (std::size_t r0 = 0; r0 < rows; r0 += kRowsPerChunk) {
-    const std::size_t k = std::min(kRowsPerChunk, rows - r0);
-    for (std::size_t i = 0; i < k * n; ++i) {
-      const double x = a[r0 * n + i];
-      d[i] = x - static_cast<double>(b[r0 * n + i]);
-      d[k * n + i] = x;
-    }
-    cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, static_cast<blasint>(2 * k), static_cast<blasint>(n), 1.0,
-                g.data(), static_cast<blasint>(n), d.data(), static_cast<blasint>(n), 0.0, dg.data(),
-                static_cast<blasint>(n));
-    for (std::size_t i = 0; i < k * n; ++i) sums.error2 += d[i] * dg[i];
-    for (std::size_t i = k * n; i < 2 * k * n; ++i) sums.signal2 += d[i] * dg[i];
-  }
-  // A quadratic form of a positive semi-definite matrix: rounding may leave a tiny negative value.
-  sums.error2 = std::max(sums.error2, 0.0);
-  sums.signal2 = std::max(sums.signal2, 0.0);
+  sums.error2 = quadratic_form_sum(a, b.data(), rows, n, c.xtx(), scratch);
+  sums.signal2 = quadratic_form_sum(a, nullptr, rows, n, c.xtx(), scratch);
   return sums;
 }
 
