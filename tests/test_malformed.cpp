@@ -7,6 +7,7 @@
 #include "io/gguf_parser.hpp"
 #include "io/imatrix_parser.hpp"
 #include "io/safetensors_parser.hpp"
+#include "model/calibration_parser.hpp"
 #include "temp_dir.hpp"
 
 #include <qlinear/axqt.hpp>
@@ -27,8 +28,7 @@ using test::Reader;
 
 // A calibration file is checked in two steps: its header when it opens, each entry's values when
 // they are read; both count here.
-void open_calibration(const std::filesystem::path& path) {
-  const CalibrationFile file = CalibrationFile::open(path);
+void read_entries(const CalibrationFile& file) {
   for (const auto& name : file.names()) (void)file.calibration(name);
 }
 
@@ -38,25 +38,18 @@ void open_path(Reader reader, const std::filesystem::path& path) {
     case Reader::safetensors: (void)SafetensorsFile::open(path); break;
     case Reader::axqt: (void)AxqtFile::open(path); break;
     case Reader::imatrix: (void)ImportanceMatrix::open(path); break;
-    case Reader::calibration: open_calibration(path); break;
+    case Reader::calibration: read_entries(CalibrationFile::open(path)); break;
   }
 }
 
 void open_bytes(Reader reader, std::vector<std::byte> bytes) {
-  if (reader == Reader::calibration) {  // CalibrationFile opens paths only
-    static const test::TempDir dir;
-    const auto path = dir / "memory.calibration";
-    test::write_bytes(path, bytes);
-    open_calibration(path);
-    return;
-  }
   auto file = io::MappedFile::from_bytes("memory" + std::string(test::reader_extension(reader)), std::move(bytes));
   switch (reader) {
     case Reader::gguf: (void)io::GgufParser::parse(std::move(file)); break;
     case Reader::safetensors: (void)io::SafetensorsParser::parse(std::move(file)); break;
     case Reader::axqt: (void)io::AxqtParser::parse(std::move(file)); break;
     case Reader::imatrix: (void)io::ImatrixParser::parse(std::move(file)); break;
-    case Reader::calibration: break;
+    case Reader::calibration: read_entries(model::CalibrationParser::parse(std::move(file))); break;
   }
 }
 

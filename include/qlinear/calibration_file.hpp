@@ -28,6 +28,10 @@
 
 namespace qlinear {
 
+namespace model {
+struct CalibrationParser;
+}
+
 class CalibrationFile {
  public:
   enum class Kind { activations, statistics };
@@ -58,6 +62,7 @@ class CalibrationFile {
   struct Impl;
 
  private:
+  friend struct model::CalibrationParser;
   std::shared_ptr<const Impl> impl_;
 };
 

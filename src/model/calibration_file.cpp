@@ -1,8 +1,12 @@
 // CalibrationFile: activations (safetensors or GGUF) and qlinear's calibration statistics (GGUF), read
 // as hostile input. The header is checked when the file opens; a weight's values when they are read.
 
+#include "model/calibration_parser.hpp"
+
 #include "core/half.hpp"
 #include "io/byte_reader.hpp"
+#include "io/gguf_parser.hpp"
+#include "io/safetensors_parser.hpp"
 
 #include <qlinear/calibration_file.hpp>
 #include <qlinear/error.hpp>
@@ -13,7 +17,6 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -68,14 +71,6 @@ float load_float(const std::byte* p, std::uint32_t type) noexcept {
   std::uint16_t h;
   std::memcpy(&h, p, 2);
   return type == kGgmlF16 ? core::fp16_to_fp32(h) : core::bf16_to_fp32(h);
-}
-
-std::string file_magic(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::io, path.string() + ": cannot open for reading");
-  char magic[4] = {};
-  in.read(magic, 4);
-  return std::string(magic, static_cast<std::size_t>(in.gcount()));
 }
 
 }  // namespace
@@ -218,16 +213,21 @@ void CalibrationFile::Impl::open_statistics() {
 }
 
 CalibrationFile CalibrationFile::open(const std::filesystem::path& path) {
-  auto impl = std::make_shared<Impl>();
-  impl->path = path;
-  if (file_magic(path) == "GGUF") {
-    impl->gguf = GgufFile::open(path);
+  return model::CalibrationParser::parse(io::MappedFile::open(path));
+}
+
+CalibrationFile model::CalibrationParser::parse(std::shared_ptr<const io::MappedFile> file) {
+  auto impl = std::make_shared<CalibrationFile::Impl>();
+  impl->path = file->path();
+  const auto bytes = file->bytes();
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
+    impl->gguf = io::GgufParser::parse(std::move(file));
     const GgufValue* type = impl->gguf->find("general.type");
     const bool statistics = type && type->type() == GgufValueType::string && type->as_string() == "imatrix";
-    impl->kind = statistics ? Kind::statistics : Kind::activations;
+    impl->kind = statistics ? CalibrationFile::Kind::statistics : CalibrationFile::Kind::activations;
     statistics ? impl->open_statistics() : impl->open_activations();
   } else {
-    impl->safetensors = SafetensorsFile::open(path);
+    impl->safetensors = io::SafetensorsParser::parse(std::move(file));
     impl->open_activations();
   }
   CalibrationFile out;
