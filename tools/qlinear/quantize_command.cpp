@@ -56,7 +56,6 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
   plan.method = o.method == "gptq" ? Method::gptq : o.method == "search" ? Method::search : Method::reference;
   if (!o.calibration.empty()) plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(o.calibration));
-  if (!(o.damping >= 0)) throw Error(ErrorCode::invalid_argument, "--damping must be >= 0");
   plan.damping = o.damping;
   if (plan.method == Method::gptq && !plan.calibration) {
     throw Error(ErrorCode::invalid_argument, "--method gptq needs --calibration FILE (activations or statistics)");
@@ -225,6 +224,15 @@ void add_quantize_command(CLI::App& app) {
       ->check(CLI::IsMember({"reference", "search", "gptq"}))
       ->capture_default_str();
   cmd->add_option("--damping", o->damping, "gptq: fraction of mean(diag XᵀX) added to the diagonal")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            try {
+              return std::stod(v) >= 0 ? "" : "the damping must be >= 0, got " + v;
+            } catch (const std::exception&) {
+              return "not a number: " + v;
+            }
+          },
+          "FRACTION"))
       ->capture_default_str();
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
