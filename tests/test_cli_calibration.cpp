@@ -214,6 +214,12 @@ TEST(CliQuantize, GptqWithoutDataFallsBackToSearch) {
   EXPECT_EQ(report["tensors"][0]["method"], "gptq");
   EXPECT_EQ(report["tensors"][1]["method"], "search (no calibration data)");
   EXPECT_TRUE(report["tensors"][0].contains("output_error"));
+  const GgufFile out = GgufFile::open(dir / "q.gguf");  // the file records how its codes were chosen
+  ASSERT_NE(out.find("qlinear.quantize.method"), nullptr);
+  EXPECT_EQ(out.find("qlinear.quantize.method")->as_string(), "gptq");
+  EXPECT_EQ(out.find("qlinear.quantize.calibration.file")->as_string(), d + "acts.safetensors");
+  EXPECT_EQ(out.find("qlinear.quantize.calibration.entries_count")->as_u64(), 1u);
+  EXPECT_EQ(out.find("qlinear.quantize.damping")->as_f64(), 0.01);
 }
 
 // The bundled real weights with their real calibration inputs: gptq into q4_0 makes a lower output

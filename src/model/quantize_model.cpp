@@ -110,6 +110,7 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
   if (const GgufFile* gguf = source.gguf()) {
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
+      if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
@@ -123,6 +124,18 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     writer.set("general.file_type", GgufValue::u32(file_type));
   } catch (const Error&) {
     // q8_1 and the affine formats have no llama.cpp file type: the key is optional, so leave it out.
+  }
+}
+
+// How the codes were chosen, where it is not ggml's rule alone: the method, and the calibration data.
+void add_method_metadata(GgufWriter& writer, const QuantPlan& plan) {
+  if (plan.method == Method::reference && !plan.calibration) return;
+  writer.set("qlinear.quantize.method", GgufValue::string(std::string(method_name(plan.method))));
+  if (plan.method == Method::gptq) writer.set("qlinear.quantize.damping", GgufValue::f64(plan.damping));
+  if (plan.calibration) {
+    writer.set("qlinear.quantize.calibration.file", GgufValue::string(plan.calibration->path().string()));
+    writer.set("qlinear.quantize.calibration.entries_count",
+               GgufValue::u32(static_cast<std::uint32_t>(plan.calibration->names().size())));
   }
 }
 
@@ -265,6 +278,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
     if (plan.importance) model::add_importance_metadata(writer, *plan.importance);
+    add_method_metadata(writer, plan);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress);
