@@ -25,8 +25,19 @@ struct LegacyGroupCodec {
     for (std::size_t i = 0; i < n; ++i) xb[i] = x[i], ib[i] = importance[i];
     return search_block(codec, xb, ib, 32);
   }
+  // For gptq: the block's rows of the factor (u[i·ld + k] = U[j+i, j+k]) judge the candidates.
+  Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
+                            std::size_t ld) const {
+    float xb[32] = {}, ib[32] = {};
+    for (std::size_t i = 0; i < n; ++i) xb[i] = x[i], ib[i] = importance[i];
+    // Padding columns have no factor rows: judge them as uncompensated columns of zero weight.
+    if (n == 32) return search_block_compensated(codec, xb, ib, 32, u, ld, kCompensatedCandidates);
+    return search_block(codec, xb, ib, 32);
+  }
   int nearest(const Params& p, float x) const noexcept { return nearest_level(codec, p, x); }
   float value(const Params& p, int q) const noexcept { return level_value(codec, p, q); }
+  // How many of the search's best candidates gptq judges by its own loss.
+  static constexpr std::size_t kCompensatedCandidates = 8;
 };
 
 struct AffineGroupCodec {
@@ -36,6 +47,9 @@ struct AffineGroupCodec {
   // period: the length importance repeats with (the row length for a per-tensor x, else n).
   Params choose(const float* x, const float* importance, std::size_t n, std::size_t period = 0) const {
     return formats::calibrate_affine({x, n}, spec, options, {importance, period ? period : n}, period ? period : n);
+  }
+  Params choose_compensated(const float* x, const float* importance, std::size_t n, const float*, std::size_t) const {
+    return choose(x, importance, n);
   }
   int nearest(const Params& p, float x) const noexcept { return formats::quantize_affine_value(x, p, spec); }
   float value(const Params& p, int q) const noexcept { return formats::dequantize_affine_value(q, p, spec); }

@@ -38,14 +38,14 @@ constexpr std::size_t kBatch = 128;
 
 }  // namespace
 
-std::vector<float> gptq_factor(const Calibration& calibration, double damping, std::span<float> w,
-                               std::size_t rows, std::size_t cols) {
+std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
+                               std::span<float> w, std::size_t rows, std::size_t cols) {
   const std::size_t n = cols;
   const std::span<const double> h = calibration.xtx();
   std::vector<double> a(n * n);
-  // a = J·H·J (H symmetric, so row- and column-major agree), dead columns fixed on the way.
+  // a = J·P·H·Pᵀ·J (H symmetric, so row- and column-major agree), dead columns fixed below.
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = 0; j < n; ++j) a[(n - 1 - i) * n + (n - 1 - j)] = h[i * n + j];
+    for (std::size_t j = 0; j < n; ++j) a[(n - 1 - i) * n + (n - 1 - j)] = h[order[i] * n + order[j]];
   }
   double mean_diag = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -112,7 +112,8 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
         core::parallel_for(rows, [&](std::size_t r) {
           std::vector<float> x(len);
           for (std::size_t i = 0; i < len; ++i) x[i] = wb[(k + i) * rows + r];
-          params[r * groups_per_row + j / group] = codec.choose(x.data(), importance.data() + j, len);
+          params[r * groups_per_row + j / group] = codec.choose_compensated(x.data(), importance.data() + j, len,
+                                                                           u.data() + j * n + j, n);
         });
       }
       const float diag = u[j * n + j];

@@ -14,16 +14,18 @@
 
 namespace qlinear::methods {
 
-// The upper-triangular U with Uᵀ·U = (H + λ·I)⁻¹, H = XᵀX, λ = damping · mean(diag H), row-major
-// [cols, cols] in float. A column no input ever reached (diag 0) is "dead": its weights in w
+// The upper-triangular U with Uᵀ·U = (H + λ·I)⁻¹, H = XᵀX with its rows and columns taken in
+// `order` (column i of w is column order[i] of the calibration), λ = damping · mean(diag H),
+// row-major [cols, cols] in float. A column no input ever reached (diag 0) is "dead": its weights in w
 // ([rows, cols], row-major) are set to 0 and its H[i,i] to 1 first. Throws Error(invalid_argument)
 // when the damped matrix is still not positive definite (telling to raise the damping).
-std::vector<float> gptq_factor(const Calibration& calibration, double damping, std::span<float> w,
-                               std::size_t rows, std::size_t cols);
+std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
+                               std::span<float> w, std::size_t rows, std::size_t cols);
 
 // Quantizes w ([rows, cols], compensated in place) column by column. With group > 0, the params of
-// row r's group g (columns [g·group, (g+1)·group)) are chosen by codec.choose from the compensated
-// weights when the group's first column comes, with importance[columns of the group]; with
+// row r's group g (columns [g·group, (g+1)·group)) are chosen by codec.choose_compensated from the
+// compensated weights when the group's first column comes, with importance[columns of the group]
+// and the group's rows of u (the legacy formats judge their best candidates by GPTQ's own loss); with
 // group == 0, params (one per row) are given. codes receives rows × cols levels.
 template <class Codec>
 void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std::size_t cols,

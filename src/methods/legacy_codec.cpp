@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace qlinear::methods {
 namespace {
@@ -91,11 +92,15 @@ LegacyParams make_params(float d, float m) noexcept {
   return p;
 }
 
-LegacyParams search_block(const LegacyCodec& c, const float* x, const float* importance, std::size_t n) {
+LegacyParams search_block(const LegacyCodec& c, const float* x, const float* importance, std::size_t n,
+                          std::vector<ScoredParams>* tried) {
   float w[kBlock32];
   double total = 0.0;
   for (std::size_t i = 0; i < n; ++i) total += importance[i];
-  for (std::size_t i = 0; i < n; ++i) w[i] = total > 0.0 ? importance[i] : 1.0f;
+  // Weights of mean 1: only their ratios matter, and importance of any overall size (a mean x²,
+  // a sum, a GPTQ weight) then gives the same float arithmetic for proportional inputs.
+  const double mean = total / static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i) w[i] = total > 0.0 ? static_cast<float>(importance[i] / mean) : 1.0f;
 
   float lo = x[0], hi = x[0], signed_max = x[0];
   for (std::size_t i = 1; i < n; ++i) {
@@ -104,6 +109,11 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     if (std::fabs(x[i]) > std::fabs(signed_max)) signed_max = x[i];
   }
 
+  const auto scored = [&](const LegacyParams& p, const float* xs, const float* ws, std::size_t count) {
+    const double e = exact_error(c, p, xs, ws, count);
+    if (tried) tried->push_back({p, e});
+    return e;
+  };
   LegacyParams best;
   double best_error;
   // The grid: each candidate's levels, refitted by least squares before it is compared.
@@ -113,21 +123,21 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     best = make_params(c.qmin == -c.qmax ? std::fabs(signed_max) / static_cast<float>(c.qmax)
                                          : signed_max / static_cast<float>(c.qmin),
                        0.0f);
-    best_error = exact_error(c, best, x, w, n);
+    best_error = scored(best, x, w, n);
     for (const int end : {c.qmin, c.qmax}) {
       if (end == c.qmax && c.qmin == -c.qmax) break;  // symmetric levels: one orientation is enough
       for (int k = 0; k < kSteps; ++k) {
         const float t = static_cast<float>(end) * (kLow + (kHigh - kLow) * static_cast<float>(k) / (kSteps - 1));
         const LegacyParams trial = make_params(signed_max / t, 0.0f);
         const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
-        const double e = exact_error(c, fitted, x, w, n);
+        const double e = scored(fitted, x, w, n);
         if (e < best_error) best_error = e, best = fitted;
       }
     }
   } else {
     if (hi == lo) return make_params(0.0f, lo);
     best = make_params((hi - lo) / static_cast<float>(c.qmax), lo);  // ggml's reference rule
-    best_error = exact_error(c, best, x, w, n);
+    best_error = scored(best, x, w, n);
     // The range [lo, hi] on t·qmax levels, its lowest level at lo, at hi or the grid centred on
     // the range: t > 1 clips the other end (or both), t < 1 leaves levels unused before the refit.
     for (const float anchor : {0.0f, 0.5f, 1.0f}) {
@@ -138,7 +148,7 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
         const float m = lo + anchor * ((hi - lo) - span);
         const LegacyParams trial = make_params(d, m);
         const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
-        const double e = exact_error(c, fitted, x, w, n);
+        const double e = scored(fitted, x, w, n);
         if (e < best_error) best_error = e, best = fitted;
       }
     }
@@ -152,12 +162,12 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     std::memcpy(&d16, block, sizeof d16);
     if (c.has_min) std::memcpy(&m16, block + 2, sizeof m16);
     const LegacyParams theirs = make_params(core::fp16_to_fp32(d16), core::fp16_to_fp32(m16));
-    const double e = exact_error(c, theirs, x, w, n);
+    const double e = scored(theirs, x, w, n);
     if (e < best_error) best_error = e, best = theirs;
   }
   for (int round = 0; round < kRefineRounds; ++round) {
     const LegacyParams next = refit(c, level_sums(c, best, x, w, n), best);
-    const double e = exact_error(c, next, x, w, n);
+    const double e = scored(next, x, w, n);
     if (!(e < best_error)) break;
     best_error = e, best = next;
   }
@@ -171,9 +181,50 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
         const Sums s = level_sums(c, near, x, w, n);
         if (s.w > 0.0) near = make_params(d, static_cast<float>((s.x - static_cast<double>(near.d) * s.q) / s.w));
       }
-      const double e = exact_error(c, near, x, w, n);
+      const double e = scored(near, x, w, n);
       if (e < best_error) best_error = e, best = near;
     }
+  }
+  return best;
+}
+
+LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, const float* importance, std::size_t n,
+                                      const float* u, std::size_t ld, std::size_t keep) {
+  std::vector<ScoredParams> tried;
+  tried.reserve(128);
+  const LegacyParams searched = search_block(c, x, importance, n, &tried);
+  if (tried.empty()) return searched;  // a constant block: nothing was searched
+  // The `keep` least errors, back in the order tried (so ties resolve as in search_block).
+  std::vector<std::size_t> index(tried.size());
+  for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
+  keep = std::min(keep, index.size());
+  std::partial_sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep), index.end(),
+                    [&](std::size_t a, std::size_t b) { return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b); });
+  std::sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep));
+
+  // GPTQ's per-column weights 1/U_ii², relative to the first column's (so uniform ones are exactly 1,
+  // as search_block's weights are for uniform importance).
+  double g[kBlock32];
+  for (std::size_t i = 0; i < n; ++i) {
+    const double ratio = static_cast<double>(u[0]) / static_cast<double>(u[i * ld + i]);
+    g[i] = ratio * ratio;
+  }
+
+  LegacyParams best = tried[index[0]].params;
+  double best_loss = std::numeric_limits<double>::infinity();
+  float y[kBlock32];
+  for (std::size_t k = 0; k < keep; ++k) {
+    const LegacyParams& p = tried[index[k]].params;
+    std::copy(x, x + n, y);
+    double loss = 0.0;
+    for (std::size_t i = 0; i < n && loss < best_loss; ++i) {
+      const float value = level_value(c, p, nearest_level(c, p, y[i]));
+      const double diff = static_cast<double>(y[i]) - value;  // as exact_error computes it
+      loss += g[i] * diff * diff;
+      const float spread = (y[i] - value) / u[i * ld + i];
+      for (std::size_t m = i + 1; m < n; ++m) y[m] -= spread * u[i * ld + m];
+    }
+    if (loss < best_loss) best_loss = loss, best = p;
   }
   return best;
 }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace qlinear::methods {
 
@@ -42,7 +43,22 @@ inline float level_value(const LegacyCodec& c, const LegacyParams& p, int q) noe
 // orientations of the signed formats, clipping and widening around the extremes, each refitted by
 // weighted least squares and checked after fp16 rounding). x and importance hold n <= 32 values
 // (importance >= 0; all zero is taken as uniform). Deterministic.
-LegacyParams search_block(const LegacyCodec& c, const float* x, const float* importance, std::size_t n);
+// With `tried`, every params evaluated is appended with its error, in the order evaluated: the
+// result is the first of them with the least error.
+struct ScoredParams {
+  LegacyParams params;
+  double error;
+};
+LegacyParams search_block(const LegacyCodec& c, const float* x, const float* importance, std::size_t n,
+                          std::vector<ScoredParams>* tried = nullptr);
+
+// For gptq: the params among the search's best `keep` candidates (in the order the search tried
+// them) whose levels, chosen column by column with each column's error spread over the block's
+// later columns through u (the block's rows of GPTQ's factor: u[i·ld + k] = U[j+i, j+k]), add the
+// least to GPTQ's loss Σ_i (error_i / U_ii)². With no off-diagonal terms in u and uniform U_ii
+// this is search_block's own choice.
+LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, const float* importance, std::size_t n,
+                                      const float* u, std::size_t ld, std::size_t keep);
 
 // Writes one block: levels q[32] under params.
 void encode_block(const LegacyCodec& c, const LegacyParams& p, const int* q, std::byte* out) noexcept;

@@ -57,6 +57,46 @@ QuantizedTensor build_legacy(const LegacyGroupCodec& codec, std::size_t rows, st
   return t;
 }
 
+// GPTQ's "act order", kept inside each group so that groups stay contiguous: the columns whose
+// inputs carry the most energy (largest Σx²) are quantized first, while the most columns remain to
+// absorb their error. Whole rows for one scale per row or tensor. Ties keep the column order.
+std::vector<std::size_t> gptq_order(const Calibration& c, std::size_t cols, std::size_t group) {
+  std::vector<std::size_t> order(cols);
+  for (std::size_t i = 0; i < cols; ++i) order[i] = i;
+  const std::vector<double> energy = c.sum_squares();
+  const std::size_t span = group ? group : cols;
+  for (std::size_t begin = 0; begin < cols; begin += span) {
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                     order.begin() + static_cast<std::ptrdiff_t>(std::min(cols, begin + span)),
+                     [&](std::size_t a, std::size_t b) { return energy[a] > energy[b]; });
+  }
+  return order;
+}
+
+// The weights and importance with their columns in `order`.
+struct Permuted {
+  std::vector<float> w, importance;
+};
+Permuted permute(std::span<const float> w, std::size_t rows, std::size_t cols, const std::vector<float>& importance,
+                 const std::vector<std::size_t>& order) {
+  Permuted p{std::vector<float>(rows * cols), std::vector<float>(cols)};
+  for (std::size_t j = 0; j < cols; ++j) p.importance[j] = importance[order[j]];
+  core::parallel_for(rows, [&](std::size_t r) {
+    for (std::size_t j = 0; j < cols; ++j) p.w[r * cols + j] = w[r * cols + order[j]];
+  });
+  return p;
+}
+
+// Levels found in permuted column order, back in the tensor's order.
+std::vector<std::int16_t> unpermute(const std::vector<std::int16_t>& codes, std::size_t rows, std::size_t cols,
+                                    const std::vector<std::size_t>& order) {
+  std::vector<std::int16_t> out(codes.size());
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t j = 0; j < cols; ++j) out[r * cols + order[j]] = codes[r * cols + j];
+  }
+  return out;
+}
+
 QuantizedTensor search_legacy(const LegacyGroupCodec& codec, std::span<const float> w, std::size_t rows,
                               std::size_t cols, const std::vector<float>& importance) {
   const std::size_t blocks = (cols + kBlock - 1) / kBlock;
@@ -76,12 +116,13 @@ QuantizedTensor search_legacy(const LegacyGroupCodec& codec, std::span<const flo
 
 QuantizedTensor gptq_legacy(const LegacyGroupCodec& codec, std::span<const float> w, std::size_t rows,
                             std::size_t cols, const QuantizeOptions& options, const std::vector<float>& importance) {
-  std::vector<float> work(w.begin(), w.end());
-  const std::vector<float> u = gptq_factor(*options.calibration, options.damping, work, rows, cols);
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, kBlock);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> u = gptq_factor(*options.calibration, order, options.damping, work.w, rows, cols);
   std::vector<LegacyParams> params;
   std::vector<std::int16_t> codes;
-  gptq_quantize(codec, std::span<float>(work), rows, cols, u, importance, kBlock, params, codes);
-  return build_legacy(codec, rows, cols, params, codes);
+  gptq_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, kBlock, params, codes);
+  return build_legacy(codec, rows, cols, params, unpermute(codes, rows, cols, order));
 }
 
 // i8/i4 with error compensation: params per tensor or row chosen up front from the weights (with
@@ -95,20 +136,24 @@ QuantizedTensor gptq_affine(Format format, std::span<const float> w, std::size_t
   const AffineLayout layout = affine_layout(affine, rows, t.padded_cols());
   const AffineGroupCodec codec{formats::affine_spec(format, affine), affine};
 
-  std::vector<float> work(w.begin(), w.end());
-  const std::vector<float> u = gptq_factor(*options.calibration, options.damping, work, rows, cols);
+  const std::size_t group = affine.granularity == Granularity::group ? layout.group_size : 0;
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, group);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> u = gptq_factor(*options.calibration, order, options.damping, work.w, rows, cols);
+  // One scale per tensor or row: chosen before any compensation (from the weights with dead columns
+  // zeroed), in the permuted order, which the choice does not depend on beyond summation order.
   std::vector<formats::AffineParams> params;
-  std::size_t group = 0;
   if (affine.granularity == Granularity::tensor) {
-    params.assign(rows, codec.choose(work.data(), importance.data(), rows * cols, cols));
+    params.assign(rows, codec.choose(work.w.data(), work.importance.data(), rows * cols, cols));
   } else if (affine.granularity == Granularity::channel) {
     params.resize(rows);
-    core::parallel_for(rows, [&](std::size_t r) { params[r] = codec.choose(work.data() + r * cols, importance.data(), cols); });
-  } else {
-    group = layout.group_size;
+    core::parallel_for(rows, [&](std::size_t r) {
+      params[r] = codec.choose(work.w.data() + r * cols, work.importance.data(), cols);
+    });
   }
   std::vector<std::int16_t> codes;
-  gptq_quantize(codec, std::span<float>(work), rows, cols, u, importance, group, params, codes);
+  gptq_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, group, params, codes);
+  codes = unpermute(codes, rows, cols, order);
 
   // The stored scales: groups past the real columns (all padding) are calibrated as quantize()
   // does, from no weights at all.
