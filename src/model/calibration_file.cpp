@@ -28,6 +28,10 @@ namespace {
 constexpr std::uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBf16 = 30, kGgmlF64 = 28;
 constexpr std::string_view kXtxSuffix = ".xtx", kSumsSuffix = ".in_sum2", kCountsSuffix = ".counts";
 constexpr std::uint32_t kStatisticsVersion = 1;
+// The widest inputs accumulated from activations: XᵀX takes 8·in² bytes (32 GiB here), which a file
+// of one row does not bound (its rows take 4·in). The widest layers of released models have 53,248
+// inputs (Llama 3.1 405B's ffn_down).
+constexpr std::uint64_t kMaxActivationInputs = 65536;
 // GGUF tensor names hold at most 63 bytes; the longest suffix is ".in_sum2".
 constexpr std::size_t kMaxEntryName = 63 - kSumsSuffix.size();
 
@@ -140,6 +144,11 @@ void CalibrationFile::Impl::open_activations() {
     std::uint64_t rows = 1;
     for (std::size_t d = 0; d + 1 < t.shape.size(); ++d) rows *= t.shape[d];  // the reader checked the product
     if (rows == 0 || t.shape.back() == 0) io::throw_malformed(path, t.offset, what + " holds no inputs (a zero dimension)");
+    if (t.shape.back() > kMaxActivationInputs) {
+      io::throw_malformed(path, t.offset, what + " has " + std::to_string(t.shape.back()) +
+                                              " inputs; qlinear accumulates XᵀX for up to " +
+                                              std::to_string(kMaxActivationInputs) + " (8·in² bytes)");
+    }
     add({t.name, static_cast<std::size_t>(t.shape.back()), rows, i, 0, 0, t.type, t.offset});
   }
   datasets = {path.string()};

@@ -124,6 +124,10 @@ void add_calibration_cases(std::vector<MalformedCase>& out) {
   add("activations_zero_rows",
       safetensors(R"({"fc.weight":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}})", [](auto&) {}),
       E::malformed_file, "holds no inputs");
+  add("activations_too_wide",
+      safetensors(R"({"fc.weight":{"dtype":"F16","shape":[1,65537],"data_offsets":[0,131074]}})",
+                  [](auto& b) { b.repeat(0, 131074); }),
+      E::malformed_file, "tensor 'fc.weight' has 65537 inputs; qlinear accumulates XᵀX for up to 65536");
   add("activations_nan", valid_activations(std::numeric_limits<float>::quiet_NaN()), E::non_finite,
       "byte offset 143: tensor 'fc1.weight' row 0 column 0 is NaN");
   add("activations_inf_bf16", [] {
