@@ -178,6 +178,8 @@ TEST(CliQuantize, CalibrationReportMatchesCompare) {
   EXPECT_NE(r.output.find("without calibration data: l2.weight"), std::string::npos) << r.output;
   const auto report = read_json(dir / "r.json");
   EXPECT_EQ(report["tensors"][0]["method"], "reference");
+  EXPECT_EQ(report["calibration"]["kind"], "activations");
+  EXPECT_EQ(report["calibration"]["entries"], 1);
   EXPECT_FALSE(report["tensors"][1].contains("output_error"));
   r = run_cli(dir, "compare " + d + "model.safetensors " + d + "q.gguf --activations " + d + "acts.safetensors --json");
   ASSERT_EQ(r.code, 0) << r.output;

@@ -140,6 +140,13 @@ void run_quantize(const QuantizeOptions& o) {
     auto json = nlohmann::json::parse(report.to_json());
     json["totals"]["peak_rss_bytes"] = rss_peak;
     json["totals"]["rss_before_bytes"] = rss_before;
+    json["method"] = o.method;
+    if (plan.calibration) {
+      json["calibration"] = {
+          {"file", plan.calibration->path().string()},
+          {"kind", plan.calibration->kind() == CalibrationFile::Kind::activations ? "activations" : "statistics"},
+          {"entries", plan.calibration->names().size()}};
+    }
     std::ofstream out(o.report);
     out << json.dump(2) << '\n';
     if (!out) throw Error(ErrorCode::io, o.report + ": cannot write the report");
