@@ -136,15 +136,13 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
 
 void ModelComparison::print(std::ostream& os) const {
   using core::Table;
-  Table table({{"tensor", Table::Align::left},
-               {"shape", Table::Align::left},
-               {"A → B", Table::Align::left},
-               {"rel.RMSE"},
-               {"SQNR dB"},
-               {"cosine"},
-               {"max |Δ|"},
-               {"out.err"},
-               {"note", Table::Align::left}});
+  const bool with_output = !activations.empty();  // out.err only with activations
+  std::vector<Table::Column> columns = {{"tensor", Table::Align::left}, {"shape", Table::Align::left},
+                                        {"A → B", Table::Align::left}, {"rel.RMSE"}, {"SQNR dB"}, {"cosine"},
+                                        {"max |Δ|"}};
+  if (with_output) columns.push_back({"out.err"});
+  columns.push_back({"note", Table::Align::left});
+  Table table(std::move(columns));
   for (const auto& t : tensors) {
     std::vector<std::string> row = {t.name, core::format_shape(t.shape), t.format_a + " → " + t.format_b};
     if (t.stats) {
@@ -153,15 +151,17 @@ void ModelComparison::print(std::ostream& os) const {
     } else {
       row.insert(row.end(), {"-", "-", "-", "-"});
     }
-    row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
+    if (with_output) row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
     row.push_back(t.note);
     table.add_row(std::move(row));
   }
   table.add_separator();
-  table.add_row({"TOTAL", std::to_string(tensors.size()) + " compared", "", core::format_significant(rel_rmse, 3),
-                 core::format_fixed(sqnr_db, 1), core::format_fixed(cosine, 6), "",
-                 output_error ? core::format_significant(*output_error, 3) : "-",
-                 core::format_count(bytes_a) + " → " + core::format_count(bytes_b) + " bytes"});
+  std::vector<std::string> total = {"TOTAL", std::to_string(tensors.size()) + " compared", "",
+                                    core::format_significant(rel_rmse, 3), core::format_fixed(sqnr_db, 1),
+                                    core::format_fixed(cosine, 6), ""};
+  if (with_output) total.push_back(output_error ? core::format_significant(*output_error, 3) : "-");
+  total.push_back(core::format_count(bytes_a) + " → " + core::format_count(bytes_b) + " bytes");
+  table.add_row(std::move(total));
   table.print(os);
   for (const auto& name : only_in_a) os << "only in A: " << name << '\n';
   for (const auto& name : only_in_b) os << "only in B: " << name << '\n';

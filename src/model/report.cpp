@@ -21,17 +21,14 @@ double ModelReport::bits_per_weight() const noexcept {
 
 void ModelReport::print(std::ostream& out) const {
   using core::Table;
-  Table table({{"tensor", Table::Align::left},
-               {"shape", Table::Align::left},
-               {"format", Table::Align::left},
-               {"bytes in"},
-               {"bytes out"},
-               {"rel.RMSE"},
-               {"SQNR dB"},
-               {"cosine"},
-               {"out.err"},
-               {"ms"},
-               {"note", Table::Align::left}});
+  // out.err only where calibration data gave one.
+  const bool with_output = output_error.has_value();
+  std::vector<Table::Column> columns = {{"tensor", Table::Align::left}, {"shape", Table::Align::left},
+                                        {"format", Table::Align::left}, {"bytes in"}, {"bytes out"},
+                                        {"rel.RMSE"}, {"SQNR dB"}, {"cosine"}};
+  if (with_output) columns.push_back({"out.err"});
+  columns.insert(columns.end(), {{"ms"}, {"note", Table::Align::left}});
+  Table table(std::move(columns));
   for (const TensorReport& t : tensors) {
     const auto& d = t.decision;
     std::vector<std::string> row = {d.name, core::format_shape(d.shape), d.format_in + " → " + t.format_out,
@@ -43,7 +40,7 @@ void ModelReport::print(std::ostream& out) const {
     } else {
       row.insert(row.end(), {"-", "-", "-"});
     }
-    row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
+    if (with_output) row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
     row.push_back(core::format_fixed(t.seconds * 1e3, 1));
     std::string note = d.reason == "default" ? "" : d.reason;
     if (t.importance) note += note.empty() ? "imatrix" : ", imatrix";
@@ -55,11 +52,13 @@ void ModelReport::print(std::ostream& out) const {
     table.add_row(std::move(row));
   }
   table.add_separator();
-  table.add_row({"TOTAL", std::to_string(tensors.size()) + " tensors", "", core::format_count(bytes_in),
-                 core::format_count(bytes_out), "", "", "",
-                 output_error ? core::format_significant(*output_error, 4) : "-", core::format_fixed(seconds * 1e3, 1),
-                 core::format_fixed(compression(), 2) + "× smaller, " +
-                     core::format_fixed(bits_per_weight(), 2) + " bits/weight"});
+  std::vector<std::string> total = {"TOTAL", std::to_string(tensors.size()) + " tensors", "",
+                                    core::format_count(bytes_in), core::format_count(bytes_out), "", "", ""};
+  if (with_output) total.push_back(core::format_significant(*output_error, 4));
+  total.push_back(core::format_fixed(seconds * 1e3, 1));
+  total.push_back(core::format_fixed(compression(), 2) + "× smaller, " + core::format_fixed(bits_per_weight(), 2) +
+                  " bits/weight");
+  table.add_row(std::move(total));
   table.print(out);
 }
 
