@@ -2,6 +2,7 @@
 // by ImportanceMatrix as llama.cpp's importance matrix), the writer's refusals, and the output error
 // through XᵀX against a direct double-precision computation.
 
+#include "core/half.hpp"
 #include "model/output_error.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
@@ -64,6 +65,47 @@ TEST(CalibrationFile, ReadsActivationsAndAccumulatesTheirStatistics) {
   EXPECT_EQ(std::vector<double>(c.xtx().begin(), c.xtx().end()), expected);
   EXPECT_FALSE(f.contains("c.weight"));
   EXPECT_THROW((void)f.calibration("c.weight"), Error);
+}
+
+// The same inputs as GGUF (F32) and safetensors (F16, BF16: each value exact in all three) give the
+// same activations and the same statistics.
+TEST(CalibrationFile, GgufAndHalfPrecisionActivationsReadAsTheirFloats) {
+  test::TempDir dir;
+  const std::size_t rows = 7, in = 5;
+  const auto x = small_integers(rows * in, 9);
+  {
+    GgufWriter w(dir / "acts.gguf");
+    w.add_tensor("fc.weight", {rows, in}, 0);
+    w.write_header();
+    w.write_tensor_data("fc.weight", std::as_bytes(std::span<const float>(x)));
+    w.finish();
+  }
+  std::vector<std::uint16_t> f16(x.size()), bf16(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    f16[i] = core::fp32_to_fp16(x[i]);
+    bf16[i] = core::fp32_to_bf16(x[i]);
+  }
+  {
+    SafetensorsWriter w(dir / "acts.safetensors");
+    w.add_tensor("fc.weight", "F16", {rows, in});
+    w.add_tensor("fc2.weight", "BF16", {rows, in});
+    w.write_header();
+    w.write_tensor_data("fc.weight", std::as_bytes(std::span<const std::uint16_t>(f16)));
+    w.write_tensor_data("fc2.weight", std::as_bytes(std::span<const std::uint16_t>(bf16)));
+    w.finish();
+  }
+  const CalibrationFile g = CalibrationFile::open(dir / "acts.gguf");
+  const CalibrationFile s = CalibrationFile::open(dir / "acts.safetensors");
+  EXPECT_EQ(g.kind(), CalibrationFile::Kind::activations);
+  EXPECT_EQ(g.datasets(), std::vector<std::string>{(dir / "acts.gguf").string()});
+  EXPECT_EQ(g.activations("fc.weight"), x);
+  EXPECT_EQ(s.activations("fc.weight"), x);
+  EXPECT_EQ(s.activations("fc2.weight"), x);
+  const auto expected = gram(x, rows, in);
+  for (const Calibration& c : {g.calibration("fc.weight"), s.calibration("fc.weight"), s.calibration("fc2.weight")}) {
+    EXPECT_EQ(std::vector<double>(c.xtx().begin(), c.xtx().end()), expected);
+    EXPECT_EQ(c.rows(), rows);
+  }
 }
 
 TEST(CalibrationFile, StatisticsRoundTripExactlyAndReadAsAnImportanceMatrix) {
