@@ -250,8 +250,10 @@ TEST(Methods, SearchIsNeverWorseThanTheWeightedReferenceOnItsOwnObjective) {
     const std::vector<float> plain = dequantize(quantize(w, rows, cols, f));
     const std::vector<float> searched =
         dequantize(quantize(w, rows, cols, f, {.importance = importance, .method = Method::search}));
-    // Per block: the search's candidates include ggml's unweighted rule, and on this objective it
-    // must beat or tie both of ggml's results block by block.
+    // Per block, the search's candidates include ggml's unweighted rule: it must beat or tie it
+    // block by block. ggml's weighted search (q4_0/q5_0 weigh by the row's variance too, so the
+    // search only sees a per-block version of it) must be beaten on the whole tensor.
+    double total_searched = 0, total_ggml = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t b = 0; b < cols / 32; ++b) {
         double es = 0, er = 0, ep = 0;
@@ -262,11 +264,10 @@ TEST(Methods, SearchIsNeverWorseThanTheWeightedReferenceOnItsOwnObjective) {
           ep += wi * (v - plain[r * cols + i]) * (v - plain[r * cols + i]);
         }
         EXPECT_LE(es, ep * (1 + 1e-12)) << format_name(f) << " row " << r << " block " << b;
-        if (f != Format::q8_0) {
-          EXPECT_LE(es, er * 1.02) << format_name(f) << " row " << r << " block " << b;
-        }
+        total_searched += es, total_ggml += er;
       }
     }
+    EXPECT_LT(total_searched, total_ggml) << format_name(f);
   }
 }
 
@@ -395,6 +396,43 @@ TEST(MethodsRealData, EveryFormatBeatsReferenceOnHeldOutInputs) {
     EXPECT_LT(p[2].ratio(), p[0].ratio()) << cases[k].name;
     EXPECT_LT(p[3].ratio(), p[2].ratio()) << cases[k].name;
   }
+}
+
+}  // namespace
+}  // namespace qlinear
+
+namespace qlinear {
+namespace {
+
+// Not a check (a timed assertion would be a defect on shared machines): prints the time of gptq for
+// one 4096×4096 layer with its statistics given. Run with --gtest_also_run_disabled_tests.
+TEST(MethodsTiming, DISABLED_Gptq4096) {
+  constexpr std::size_t n = 4096, rows = 1024;
+  const std::vector<float> x = test::gaussian(rows * n, 21);
+  auto start = std::chrono::steady_clock::now();
+  Calibration c(n);
+  c.add(x, rows);
+  const auto seconds = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - start).count();
+    start = now;
+    return s;
+  };
+  std::printf("Calibration::add, %zu rows × %zu: %.3f s\n", rows, n, seconds());
+  const std::vector<float> w = test::gaussian(n * n, 22, 0.02f);
+  for (Format f : {Format::q4_0, Format::q4_1, Format::q8_0}) {
+    seconds();
+    const QuantizedTensor s = quantize(w, n, n, f, {.method = Method::search, .calibration = &c});
+    const double search_s = seconds();
+    const QuantizedTensor g = quantize(w, n, n, f, {.method = Method::gptq, .calibration = &c});
+    std::printf("%s 4096×4096: search %.3f s, gptq %.3f s\n", std::string(format_name(f)).c_str(), search_s, seconds());
+  }
+  seconds();
+  const QuantizedTensor g = quantize(w, n, n, Format::i4,
+                                     {.affine = {.symmetric = false, .granularity = AffineOptions::Granularity::group,
+                                                 .group_size = 32},
+                                      .method = Method::gptq, .calibration = &c});
+  std::printf("i4 asym g32 4096×4096: gptq %.3f s\n", seconds());
 }
 
 }  // namespace

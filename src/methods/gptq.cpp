@@ -35,6 +35,8 @@ namespace {
 // Columns per lazy batch: the updates inside a batch are rank-1 (sger), the rest of the matrix is
 // updated once per batch by one GEMM of inner dimension kBatch (GPTQ's "lazy batch" of 128).
 constexpr std::size_t kBatch = 128;
+// A group's weights are gathered on the stack up to this many (larger groups use the heap).
+constexpr std::size_t kMaxGroupOnStack = 256;
 
 }  // namespace
 
@@ -75,8 +77,12 @@ std::vector<float> gptq_factor(const Calibration& calibration, std::span<const s
   }
   // Column-major L⁻¹(i, j) sits at a[i + j·n]; U(i, j) = L⁻¹(n−1−i, n−1−j) for j >= i.
   std::vector<float> u(n * n, 0.0f);
+  // Read down a's columns (contiguous), write along u's columns.
+  core::parallel_for(n, [&](std::size_t j) {
+    const double* column = a.data() + (n - 1 - j) * n;
+    for (std::size_t i = 0; i <= j; ++i) u[i * n + j] = static_cast<float>(column[n - 1 - i]);
+  });
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = i; j < n; ++j) u[i * n + j] = static_cast<float>(a[(n - 1 - i) + (n - 1 - j) * n]);
     if (!std::isfinite(u[i * n + i]) || !(u[i * n + i] > 0.0f)) {
       throw Error(ErrorCode::invalid_argument,
                   "the inverse of the damped XᵀX overflows at column " + std::to_string(i) + "; raise the damping");
@@ -94,35 +100,43 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
   // A batch holds whole groups, so a group's params see every update from the columns before it.
   const std::size_t batch = group == 0 ? kBatch : group * std::max<std::size_t>(1, kBatch / group);
   codes.assign(rows * cols, 0);
+  // Params and levels of the batch are kept [group or column][row], so that one column's rows are
+  // contiguous; they go to their [row][...] places once per batch.
+  const std::size_t batch_groups = group ? batch / group : 0;
+  std::vector<typename Codec::Params> pb(group ? batch_groups * rows : 0);
   if (group) params.assign(rows * groups_per_row, typename Codec::Params{});
+  std::vector<std::int16_t> cb(batch * rows);
 
   // The batch's columns, transposed ([batch, rows]), so that one column is contiguous; and their
   // scaled errors, the left factor of the lazy update.
   std::vector<float> wb(batch * rows), eb(batch * rows);
   for (std::size_t b0 = 0; b0 < n; b0 += batch) {
     const std::size_t bn = std::min(batch, n - b0);
-    for (std::size_t r = 0; r < rows; ++r) {
+    core::parallel_for(rows, [&](std::size_t r) {
       for (std::size_t k = 0; k < bn; ++k) wb[k * rows + r] = w[r * cols + b0 + k];
-    }
+    });
     for (std::size_t k = 0; k < bn; ++k) {
       const std::size_t j = b0 + k;
       float* column = wb.data() + k * rows;
       if (group && j % group == 0) {
         const std::size_t len = std::min(group, n - j);
+        typename Codec::Params* target = pb.data() + (k / group) * rows;
         core::parallel_for(rows, [&](std::size_t r) {
-          std::vector<float> x(len);
-          for (std::size_t i = 0; i < len; ++i) x[i] = wb[(k + i) * rows + r];
-          params[r * groups_per_row + j / group] = codec.choose_compensated(x.data(), importance.data() + j, len,
-                                                                           u.data() + j * n + j, n);
+          float x[kMaxGroupOnStack];
+          std::vector<float> heap(len > kMaxGroupOnStack ? len : 0);
+          float* xs = len > kMaxGroupOnStack ? heap.data() : x;
+          for (std::size_t i = 0; i < len; ++i) xs[i] = wb[(k + i) * rows + r];
+          target[r] = codec.choose_compensated(xs, importance.data() + j, len, u.data() + j * n + j, n);
         });
       }
+      const typename Codec::Params* p = group ? pb.data() + (k / group) * rows : params.data();
       const float diag = u[j * n + j];
       float* err = eb.data() + k * rows;
+      std::int16_t* level = cb.data() + k * rows;
       for (std::size_t r = 0; r < rows; ++r) {
-        const auto& p = params[r * groups_per_row + (group ? j / group : 0)];
-        const int q = codec.nearest(p, column[r]);
-        codes[r * cols + j] = static_cast<std::int16_t>(q);
-        err[r] = (column[r] - codec.value(p, q)) / diag;
+        const int q = codec.nearest(p[r], column[r]);
+        level[r] = static_cast<std::int16_t>(q);
+        err[r] = (column[r] - codec.value(p[r], q)) / diag;
       }
       // The rest of the batch: wb[k', :] −= U[j, b0 + k'] · err for k' > k.
       if (k + 1 < bn) {
@@ -130,6 +144,12 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
                    u.data() + j * n + j + 1, 1, err, 1, wb.data() + (k + 1) * rows, static_cast<blasint>(rows));
       }
     }
+    core::parallel_for(rows, [&](std::size_t r) {
+      for (std::size_t k = 0; k < bn; ++k) codes[r * cols + b0 + k] = cb[k * rows + r];
+      if (group) {
+        for (std::size_t g = 0; g * group < bn; ++g) params[r * groups_per_row + b0 / group + g] = pb[g * rows + r];
+      }
+    });
     // The columns after the batch: W[:, b0+bn:] −= Ebᵀ · U[b0:b0+bn, b0+bn:].
     if (b0 + bn < n) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<blasint>(rows),

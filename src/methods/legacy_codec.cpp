@@ -19,8 +19,8 @@ using formats::kBlock32;
 // Candidate scales per orientation. The largest |x| is put on level t·s (s the end level of that
 // orientation): t < 1 widens the grid (no clipping, coarser), t > 1 clips the extremes for a finer
 // grid. ggml's weighted q4_0 tries t in [0.89, 1.11] in one orientation (19 steps); this covers
-// [0.70, 1.20] in both, every 0.02 of the end level (0.16 of a level for q4_0).
-constexpr int kSteps = 26;
+// [0.70, 1.20] in both, every 0.025 of the end level (0.2 of a level for q4_0).
+constexpr int kSteps = 21;
 constexpr float kLow = 0.70f, kHigh = 1.20f;
 // Rounds of "levels under the rounded params → least-squares params → fp16" after the grid.
 constexpr int kRefineRounds = 4;
@@ -48,19 +48,31 @@ Sums level_sums(const LegacyCodec& c, const LegacyParams& p, const float* x, con
   return s;
 }
 
-// Least-squares params for fixed levels: d alone (no minimum), or d then m given the fp16 d.
-LegacyParams refit(const LegacyCodec& c, const Sums& s, const LegacyParams& fallback) {
+// Least-squares params for fixed levels: d alone (no minimum), or d then m given the fp16 d. With
+// `predicted`, the squared error of the unrounded least-squares params, a cheap ranking of candidates.
+LegacyParams refit(const LegacyCodec& c, const Sums& s, const LegacyParams& fallback, double* predicted = nullptr) {
+  if (predicted) *predicted = std::numeric_limits<double>::infinity();
   if (!c.has_min) {
     if (s.qq <= 0.0) return fallback;
+    if (predicted) *predicted = s.xx - s.xq * s.xq / s.qq;
     return make_params(static_cast<float>(s.xq / s.qq), 0.0f);
   }
   const double det = s.w * s.qq - s.q * s.q;
   if (!(det > 0.0)) return fallback;
   const double d = (s.w * s.xq - s.q * s.x) / det;
+  if (predicted) *predicted = s.xx - d * s.xq - ((s.qq * s.x - s.q * s.xq) / det) * s.x;
   const LegacyParams with_d = make_params(static_cast<float>(d), 0.0f);
   // m refitted for the rounded d, so that the rounding of d is partly absorbed by m.
   return make_params(with_d.d, static_cast<float>((s.x - static_cast<double>(with_d.d) * s.q) / s.w));
 }
+
+// The grid's candidates, ranked by their predicted error; only the best few are checked exactly
+// (after fp16 rounding), which halves the passes over the block.
+struct Ranked {
+  LegacyParams params;
+  double predicted;
+};
+constexpr std::size_t kExactlyChecked = 4;
 
 }  // namespace
 
@@ -116,6 +128,8 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
   };
   LegacyParams best;
   double best_error;
+  Ranked grid[3 * kSteps];
+  std::size_t count = 0;
   // The grid: each candidate's levels, refitted by least squares before it is compared.
   if (!c.has_min) {
     if (signed_max == 0.0f) return make_params(0.0f, 0.0f);
@@ -129,9 +143,9 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
       for (int k = 0; k < kSteps; ++k) {
         const float t = static_cast<float>(end) * (kLow + (kHigh - kLow) * static_cast<float>(k) / (kSteps - 1));
         const LegacyParams trial = make_params(signed_max / t, 0.0f);
-        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
-        const double e = scored(fitted, x, w, n);
-        if (e < best_error) best_error = e, best = fitted;
+        double predicted;
+        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial, &predicted);
+        grid[count++] = {fitted, predicted};
       }
     }
   } else {
@@ -147,17 +161,29 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
         const float span = d * static_cast<float>(c.qmax);
         const float m = lo + anchor * ((hi - lo) - span);
         const LegacyParams trial = make_params(d, m);
-        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial);
-        const double e = scored(fitted, x, w, n);
-        if (e < best_error) best_error = e, best = fitted;
+        double predicted;
+        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial, &predicted);
+        grid[count++] = {fitted, predicted};
       }
     }
+  }
+  // The best predicted, checked exactly in grid order (so the result does not depend on sorting).
+  std::size_t order[3 * kSteps];
+  for (std::size_t i = 0; i < count; ++i) order[i] = i;
+  const std::size_t checked = std::min(kExactlyChecked, count);
+  std::partial_sort(order, order + checked, order + count, [&](std::size_t a, std::size_t b) {
+    return grid[a].predicted < grid[b].predicted || (grid[a].predicted == grid[b].predicted && a < b);
+  });
+  std::sort(order, order + checked);
+  for (std::size_t i = 0; i < checked; ++i) {
+    const double e = scored(grid[order[i]].params, x, w, n);
+    if (e < best_error) best_error = e, best = grid[order[i]].params;
   }
   // ggml's own weighted search competes as well (its objective weighs errors differently, so its
   // answer can win on ours): the result is never worse than ggml's, block by block.
   if (const formats::QuantizeRowWeightedFn ggml = formats::traits(c.format).quantize_row_weighted_ref) {
     std::byte block[sizeof(formats::block_q5_1)];
-    ggml(x, block, n, w);
+    ggml(x, block, n, total > 0.0 ? importance : w);  // the caller's importance: ggml's exact bytes
     std::uint16_t d16 = 0, m16 = 0;
     std::memcpy(&d16, block, sizeof d16);
     if (c.has_min) std::memcpy(&m16, block + 2, sizeof m16);
