@@ -40,7 +40,8 @@ std::vector<double> gram(const std::vector<float>& x, std::size_t rows, std::siz
   return g;
 }
 
-void write_activations(const std::filesystem::path& path, const std::vector<std::pair<std::string, std::vector<float>>>& xs,
+void write_activations(const std::filesystem::path& path,
+                       const std::vector<std::pair<std::string, std::vector<float>>>& xs,
                        const std::vector<std::vector<std::uint64_t>>& shapes) {
   SafetensorsWriter w(path);
   for (std::size_t i = 0; i < xs.size(); ++i) w.add_tensor(xs[i].first, "F32", shapes[i]);
@@ -163,7 +164,8 @@ TEST(CalibrationFile, AnImportanceMatrixWithoutXtxIsRefusedWithAHint) {
   w.write_tensor_data("w.in_sum2", std::as_bytes(std::span<const float>(sums)));
   w.write_tensor_data("w.counts", std::as_bytes(std::span<const float>(&count, 1)));
   w.finish();
-  const std::string message = test::error_message([&] { (void)CalibrationFile::open(dir / "imatrix.gguf"); }, ErrorCode::unsupported);
+  const std::string message =
+      test::error_message([&] { (void)CalibrationFile::open(dir / "imatrix.gguf"); }, ErrorCode::unsupported);
   EXPECT_NE(message.find("--imatrix"), std::string::npos) << message;
 }
 

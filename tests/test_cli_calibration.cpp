@@ -55,7 +55,8 @@ void write_f32(const std::filesystem::path& path, const Tensors& tensors,
 }
 
 std::vector<float> rows_of(const std::vector<float>& x, std::size_t first, std::size_t count, std::size_t in) {
-  return {x.begin() + static_cast<std::ptrdiff_t>(first * in), x.begin() + static_cast<std::ptrdiff_t>((first + count) * in)};
+  return {x.begin() + static_cast<std::ptrdiff_t>(first * in),
+          x.begin() + static_cast<std::ptrdiff_t>((first + count) * in)};
 }
 
 // calibrate A B, and calibrate of calibrate(A) and calibrate(B), hold the same bits: each file's
@@ -67,7 +68,8 @@ TEST(CliCalibrate, MergingFilesEqualsOneFileOfBoth) {
   const std::size_t in = 24, rows_a = 300, rows_b = 211;
   const auto x = test::gaussian((rows_a + rows_b) * in, 11);
   const auto y = test::gaussian(50 * 8, 12);
-  write_f32(dir / "a.safetensors", {{"fc.weight", rows_of(x, 0, rows_a, in)}, {"only_a.weight", y}}, {{rows_a, in}, {50, 8}});
+  write_f32(dir / "a.safetensors", {{"fc.weight", rows_of(x, 0, rows_a, in)}, {"only_a.weight", y}},
+            {{rows_a, in}, {50, 8}});
   write_f32(dir / "b.safetensors", {{"fc.weight", rows_of(x, rows_a, rows_b, in)}}, {{rows_b, in}});
   write_f32(dir / "ab.safetensors", {{"fc.weight", x}}, {{rows_a + rows_b, in}});
   const std::string d = dir.path().string() + "/";
@@ -140,14 +142,16 @@ TEST(CliCompare, ActivationsGiveTheOutputErrorOfTheDoubleProduct) {
         double y = 0, e = 0, y_abs = 0, e_abs = 0;
         for (std::size_t i = 0; i < w.in; ++i) {
           const double xi = x[r0 * w.in + i], diff = double(a[o * w.in + i]) - restored[o * w.in + i];
-          y += xi * a[o * w.in + i], e += xi * diff, y_abs += std::fabs(xi * a[o * w.in + i]), e_abs += std::fabs(xi * diff);
+          y += xi * a[o * w.in + i], y_abs += std::fabs(xi * a[o * w.in + i]);
+          e += xi * diff, e_abs += std::fabs(xi * diff);
         }
         e2 += e * e, s2 += y * y, e_abs2 += e_abs * e_abs, s_abs2 += y_abs * y_abs;
       }
     }
     const auto& t = json["tensors"][k];
     ASSERT_EQ(t["name"], w.name);
-    const double terms = static_cast<double>(rows + w.out + 2 * w.in + 3);  // see OutputError.MatchesTheDirectProductInDouble
+    // The bound of OutputError.MatchesTheDirectProductInDouble.
+    const double terms = static_cast<double>(rows + w.out + 2 * w.in + 3);
     EXPECT_NEAR(t["output_error2"].get<double>(), e2, 2 * terms * 0x1p-53 * e_abs2);
     EXPECT_NEAR(t["output_signal2"].get<double>(), s2, 2 * terms * 0x1p-53 * s_abs2);
     EXPECT_NEAR(t["output_error"].get<double>(), std::sqrt(e2 / s2), 1e-9 * std::sqrt(e2 / s2));
@@ -155,11 +159,13 @@ TEST(CliCompare, ActivationsGiveTheOutputErrorOfTheDoubleProduct) {
   }
   EXPECT_FALSE(json["tensors"][2].contains("output_error"));
   EXPECT_EQ(json["without_activations"], std::vector<std::string>{"l3.weight"});
-  EXPECT_NEAR(json["totals"]["output_error"].get<double>(), std::sqrt(error2 / signal2), 1e-9 * std::sqrt(error2 / signal2));
+  EXPECT_NEAR(json["totals"]["output_error"].get<double>(), std::sqrt(error2 / signal2),
+              1e-9 * std::sqrt(error2 / signal2));
 }
 
 void write_small_model(const test::TempDir& dir) {
-  write_f32(dir / "model.safetensors", {{"l1.weight", test::gaussian(32 * 64, 1)}, {"l2.weight", test::gaussian(16 * 32, 2)}},
+  write_f32(dir / "model.safetensors",
+            {{"l1.weight", test::gaussian(32 * 64, 1)}, {"l2.weight", test::gaussian(16 * 32, 2)}},
             {{32, 64}, {16, 32}});
   write_f32(dir / "acts.safetensors", {{"l1.weight", test::gaussian(100 * 64, 3)}}, {{100, 64}});
 }
@@ -196,7 +202,8 @@ TEST(CliQuantize, CalibrationReportMatchesCompare) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("--calibration mse is deprecated; use --clip mse"), std::string::npos) << r.output;
   write_f32(dir / "wide.safetensors", {{"l1.weight", test::gaussian(10 * 65, 3)}}, {{10, 65}});
-  r = run_cli(dir, "quantize " + d + "model.safetensors " + d + "x.gguf --type q4_0 --calibration " + d + "wide.safetensors");
+  r = run_cli(
+      dir, "quantize " + d + "model.safetensors " + d + "x.gguf --type q4_0 --calibration " + d + "wide.safetensors");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("tensor 'l1.weight': its calibration data"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "x.gguf"));
@@ -208,8 +215,9 @@ TEST(CliQuantize, GptqWithoutDataFallsBackToSearch) {
   test::TempDir dir;
   write_small_model(dir);
   const std::string d = dir.path().string() + "/";
-  const CliRun r = run_cli(dir, "quantize " + d + "model.safetensors " + d + "q.gguf --type q4_0 --method gptq --calibration " +
-                                    d + "acts.safetensors -q --report " + d + "r.json");
+  const CliRun r =
+      run_cli(dir, "quantize " + d + "model.safetensors " + d + "q.gguf --type q4_0 --method gptq --calibration " + d +
+                       "acts.safetensors -q --report " + d + "r.json");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("without calibration data: l2.weight (search)"), std::string::npos) << r.output;
   const auto report = read_json(dir / "r.json");
@@ -234,8 +242,9 @@ TEST(CliQuantize, GptqBeatsReferenceOnTheBundledModel) {
   const CliRun ref = run_cli(dir, "quantize " + weights + " " + d + "ref.gguf --type q4_0 --calibration " + acts +
                                    " -q --report " + d + "ref.json");
   ASSERT_EQ(ref.code, 0) << ref.output;
-  const CliRun gptq = run_cli(dir, "quantize " + weights + " " + d + "gptq.gguf --type q4_0 --method gptq --calibration " +
-                                    acts + " -q --report " + d + "gptq.json");
+  const CliRun gptq =
+      run_cli(dir, "quantize " + weights + " " + d + "gptq.gguf --type q4_0 --method gptq --calibration " + acts +
+                       " -q --report " + d + "gptq.json");
   ASSERT_EQ(gptq.code, 0) << "quantize --method gptq failed:\n" << gptq.output;
   const double e_ref = read_json(dir / "ref.json")["totals"]["output_error"].get<double>();
   const double e_gptq = read_json(dir / "gptq.json")["totals"]["output_error"].get<double>();

@@ -143,7 +143,9 @@ void CalibrationFile::Impl::open_activations() {
     }
     std::uint64_t rows = 1;
     for (std::size_t d = 0; d + 1 < t.shape.size(); ++d) rows *= t.shape[d];  // the reader checked the product
-    if (rows == 0 || t.shape.back() == 0) io::throw_malformed(path, t.offset, what + " holds no inputs (a zero dimension)");
+    if (rows == 0 || t.shape.back() == 0) {
+      io::throw_malformed(path, t.offset, what + " holds no inputs (a zero dimension)");
+    }
     if (t.shape.back() > kMaxActivationInputs) {
       io::throw_malformed(path, t.offset, what + " has " + std::to_string(t.shape.back()) +
                                               " inputs; qlinear accumulates XᵀX for up to " +
@@ -190,15 +192,16 @@ void CalibrationFile::Impl::open_statistics() {
     const auto sums = index.find(name + std::string(kSumsSuffix));
     const auto counts = index.find(name + std::string(kCountsSuffix));
     if (sums == index.end() || counts == index.end()) {
+      const std::string_view missing = sums == index.end() ? kSumsSuffix : kCountsSuffix;
       io::throw_malformed(path, at(i), what + ": tensor " + quote(t.name) + " has no " +
-                                           quote(name + std::string(sums == index.end() ? kSumsSuffix : kCountsSuffix)) +
-                                           " beside it");
+                                           quote(name + std::string(missing)) + " beside it");
     }
     const GgufTensorInfo& s = f.tensors()[sums->second];
     const GgufTensorInfo& c = f.tensors()[counts->second];
     if (s.ggml_type != kGgmlF32 || s.element_count() != t.shape[0]) {
       io::throw_malformed(path, at(sums->second), what + ": tensor " + quote(s.name) + " must be " +
-                                                      std::to_string(t.shape[0]) + " f32 values, one per column of XᵀX");
+                                                      std::to_string(t.shape[0]) +
+                                                      " f32 values, one per column of XᵀX");
     }
     if (c.ggml_type != kGgmlF32 || c.element_count() != 1) {
       io::throw_malformed(path, at(counts->second), what + ": tensor " + quote(c.name) +
@@ -338,7 +341,8 @@ void write_calibration_statistics(const std::filesystem::path& path, const std::
   std::vector<GgufValue> sets;
   for (const auto& d : datasets) sets.push_back(GgufValue::string(d));
   writer.set("imatrix.datasets", GgufValue::array(GgufValueType::string, sets));
-  writer.set("imatrix.chunk_count", GgufValue::u32(static_cast<std::uint32_t>(std::min<std::uint64_t>(most_rows, UINT32_MAX))));
+  const auto chunks = static_cast<std::uint32_t>(std::min<std::uint64_t>(most_rows, UINT32_MAX));
+  writer.set("imatrix.chunk_count", GgufValue::u32(chunks));
   writer.set("imatrix.chunk_size", GgufValue::u32(1));
   writer.set("qlinear.calibration.version", GgufValue::u32(kStatisticsVersion));
   for (const auto& e : entries) {
@@ -353,9 +357,9 @@ void write_calibration_statistics(const std::filesystem::path& path, const std::
     const Calibration c = produce(i);
     if (c.in_features() != e.in_features || c.rows() != e.rows) {
       throw Error(ErrorCode::size_mismatch, "calibration entry " + quote(e.name) + ": statistics of " +
-                                                std::to_string(c.rows()) + " rows × " + std::to_string(c.in_features()) +
-                                                " inputs, declared " + std::to_string(e.rows) + " × " +
-                                                std::to_string(e.in_features));
+                                                std::to_string(c.rows()) + " rows × " +
+                                                std::to_string(c.in_features()) + " inputs, declared " +
+                                                std::to_string(e.rows) + " × " + std::to_string(e.in_features));
     }
     std::vector<float> sums(e.in_features);
     const auto xtx = c.xtx();

@@ -55,7 +55,9 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
   plan.method = o.method == "gptq" ? Method::gptq : o.method == "search" ? Method::search : Method::reference;
-  if (!o.calibration.empty()) plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(o.calibration));
+  if (!o.calibration.empty()) {
+    plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(o.calibration));
+  }
   plan.damping = o.damping;
   if (plan.method == Method::gptq && !plan.calibration) {
     throw Error(ErrorCode::invalid_argument, "--method gptq needs --calibration FILE (activations or statistics)");
@@ -88,7 +90,8 @@ void print_calibration(const CalibrationFile& file, const ModelReport& report) {
   std::vector<std::string> with, without;
   for (const TensorReport& t : report.tensors) {
     if (!t.decision.target || t.method == "conversion") continue;
-    (t.output_error ? with : without).push_back(t.decision.name + (t.method.find("no calibration") != std::string::npos ? " (search)" : ""));
+    const bool fell_back = t.method.find("no calibration") != std::string::npos;
+    (t.output_error ? with : without).push_back(t.decision.name + (fell_back ? " (search)" : ""));
   }
   std::cout << "calibration " << file.path().string() << " ("
             << (file.kind() == CalibrationFile::Kind::activations ? "activations" : "statistics") << ", "
@@ -205,7 +208,8 @@ void add_quantize_command(CLI::App& app) {
       "statistics (a file from `qlinear calibrate`), by weight name. --method gptq compensates each\n"
       "tensor's rounding errors through XᵀX; a tensor without data in FILE gets --method search and the\n"
       "report says so. The report's out.err is ‖X(W−Q)ᵀ‖ / ‖X·Wᵀ‖ on those inputs.\n"
-      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq --calibration acts.safetensors");
+      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq \\\n"
+      "           --calibration acts.safetensors");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
       ->required()
