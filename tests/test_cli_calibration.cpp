@@ -224,6 +224,13 @@ TEST(CliQuantize, GptqWithoutDataFallsBackToSearch) {
   EXPECT_EQ(report["tensors"][0]["method"], "gptq");
   EXPECT_EQ(report["tensors"][1]["method"], "search (no calibration data)");
   EXPECT_TRUE(report["tensors"][0].contains("output_error"));
+  // --method search: the tensor without data is searched with no weights, and the report says so.
+  const CliRun s = run_cli(dir, "quantize " + d + "model.safetensors " + d + "s.gguf --type q4_0 --method search " +
+                                    "--calibration " + d + "acts.safetensors -q --report " + d + "s.json");
+  ASSERT_EQ(s.code, 0) << s.output;
+  const auto search = read_json(dir / "s.json");
+  EXPECT_EQ(search["tensors"][0]["method"], "search");
+  EXPECT_EQ(search["tensors"][1]["method"], "search (no calibration data)");
   const GgufFile out = GgufFile::open(dir / "q.gguf");  // the file records how its codes were chosen
   ASSERT_NE(out.find("qlinear.quantize.method"), nullptr);
   EXPECT_EQ(out.find("qlinear.quantize.method")->as_string(), "gptq");

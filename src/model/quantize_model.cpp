@@ -89,7 +89,11 @@ Quantized quantize_tensor(const ModelSource& source, std::size_t index, const Te
       // gptq needs the inputs' XᵀX: without it the tensor gets the best choice without compensation.
       if (plan.method == Method::gptq && !calibration) options.method = Method::search;
       method = method_name(options.method);
-      if (options.method != plan.method) method += " (no calibration data)";
+      // Said where the file lacks the tensor: gptq fell back to search, or search weighs nothing.
+      const bool unweighted = options.method == Method::search && importance.empty();
+      if (plan.calibration && !calibration && (options.method != plan.method || unweighted)) {
+        method += " (no calibration data)";
+      }
     }
     QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, options);
     Quantized out{std::move(q), {}, std::nullopt, std::move(method)};
