@@ -223,13 +223,13 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
   tried.reserve(128);
   const LegacyParams searched = search_block(c, x, importance, n, &tried);
   if (tried.empty()) return searched;  // a constant block: nothing was searched
-  // The `keep` least errors, back in the order tried (so ties resolve as in search_block).
+  // The `keep` least errors, least first (ties in the order tried, so that where GPTQ's loss equals
+  // the search's error the choice is search_block's), which lets the simulation stop early.
   std::vector<std::size_t> index(tried.size());
   for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
   keep = std::min(keep, index.size());
   std::partial_sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep), index.end(),
                     [&](std::size_t a, std::size_t b) { return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b); });
-  std::sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep));
 
   // GPTQ's per-column weights 1/U_ii², relative to the first column's (so uniform ones are exactly 1,
   // as search_block's weights are for uniform importance).
