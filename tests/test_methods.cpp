@@ -281,7 +281,9 @@ TEST(Methods, GptqBytesDoNotDependOnTheThreadCount) {
   const std::size_t threads = num_threads();
   for (Format f : {Format::q4_1, Format::i4}) {
     QuantizeOptions o{.method = Method::gptq, .calibration = &c};
-    if (f == Format::i4) o.affine = {.symmetric = false, .granularity = AffineOptions::Granularity::group, .group_size = 64};
+    if (f == Format::i4) {
+      o.affine = {.symmetric = false, .granularity = AffineOptions::Granularity::group, .group_size = 64};
+    }
     set_num_threads(1);
     const QuantizedTensor one = quantize(w, rows, cols, f, o);
     set_num_threads(3);
@@ -445,7 +447,8 @@ TEST(MethodsTiming, DISABLED_Gptq4096) {
     const QuantizedTensor s = quantize(w, n, n, f, {.method = Method::search, .calibration = &c});
     const double search_s = seconds();
     const QuantizedTensor g = quantize(w, n, n, f, {.method = Method::gptq, .calibration = &c});
-    std::printf("%s 4096×4096: search %.3f s, gptq %.3f s\n", std::string(format_name(f)).c_str(), search_s, seconds());
+    std::printf("%s 4096×4096: search %.3f s, gptq %.3f s\n", std::string(format_name(f)).c_str(), search_s,
+                seconds());
   }
   seconds();
   const QuantizedTensor g = quantize(w, n, n, Format::i4,

@@ -229,7 +229,9 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
   for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
   keep = std::min(keep, index.size());
   std::partial_sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep), index.end(),
-                    [&](std::size_t a, std::size_t b) { return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b); });
+                    [&](std::size_t a, std::size_t b) {
+                      return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b);
+                    });
 
   // GPTQ's per-column weights 1/U_ii², relative to the first column's (so uniform ones are exactly 1,
   // as search_block's weights are for uniform importance).
