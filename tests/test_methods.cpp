@@ -6,6 +6,7 @@
 
 #include <qlinear/calibration.hpp>
 #include <qlinear/error.hpp>
+#include <qlinear/runtime.hpp>
 #include <qlinear/tensor.hpp>
 
 #include <qlinear/safetensors.hpp>
@@ -271,6 +272,27 @@ TEST(Methods, SearchIsNeverWorseThanTheWeightedReferenceOnItsOwnObjective) {
   }
 }
 
+// The choice of each block's params runs on the pool; the bytes must not depend on its size.
+TEST(Methods, GptqBytesDoNotDependOnTheThreadCount) {
+  constexpr std::size_t rows = 67, cols = 200, n = 150;
+  const std::vector<float> x = test::gaussian(n * cols, 17), w = test::gaussian(rows * cols, 18);
+  Calibration c(cols);
+  c.add(x, n);
+  const std::size_t threads = num_threads();
+  for (Format f : {Format::q4_1, Format::i4}) {
+    QuantizeOptions o{.method = Method::gptq, .calibration = &c};
+    if (f == Format::i4) {
+      o.affine = {.symmetric = false, .granularity = AffineOptions::Granularity::group, .group_size = 64};
+    }
+    set_num_threads(1);
+    const QuantizedTensor one = quantize(w, rows, cols, f, o);
+    set_num_threads(3);
+    const QuantizedTensor three = quantize(w, rows, cols, f, o);
+    set_num_threads(threads);
+    expect_same_tensor(one, three);
+  }
+}
+
 TEST(Methods, Errors) {
   const std::vector<float> w = test::gaussian(4 * 32, 16);
   Calibration c(32), other(33);
@@ -425,7 +447,8 @@ TEST(MethodsTiming, DISABLED_Gptq4096) {
     const QuantizedTensor s = quantize(w, n, n, f, {.method = Method::search, .calibration = &c});
     const double search_s = seconds();
     const QuantizedTensor g = quantize(w, n, n, f, {.method = Method::gptq, .calibration = &c});
-    std::printf("%s 4096×4096: search %.3f s, gptq %.3f s\n", std::string(format_name(f)).c_str(), search_s, seconds());
+    std::printf("%s 4096×4096: search %.3f s, gptq %.3f s\n", std::string(format_name(f)).c_str(), search_s,
+                seconds());
   }
   seconds();
   const QuantizedTensor g = quantize(w, n, n, Format::i4,

@@ -4,7 +4,6 @@
 
 #include "core/half.hpp"
 #include "formats/blocks.hpp"
-#include "formats/registry.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -38,13 +37,28 @@ double exact_error(const LegacyCodec& c, const LegacyParams& p, const float* x, 
   return e;
 }
 
-// The levels that params give, summed for a least-squares refit.
-Sums level_sums(const LegacyCodec& c, const LegacyParams& p, const float* x, const float* w, std::size_t n) {
+// The parts of the sums that do not depend on the levels.
+Sums block_sums(const float* x, const float* w, std::size_t n) {
   Sums s;
   for (std::size_t i = 0; i < n; ++i) {
-    const double q = nearest_level(c, p, x[i]), wi = w[i], xi = x[i];
-    s.w += wi, s.x += wi * xi, s.xx += wi * xi * xi, s.q += wi * q, s.qq += wi * q * q, s.xq += wi * xi * q;
+    const double wi = w[i], xi = x[i];
+    s.w += wi, s.x += wi * xi, s.xx += wi * xi * xi;
   }
+  return s;
+}
+
+// The levels that params give, summed for a least-squares refit. Float sums of 32 terms in a loop
+// the compiler vectorizes: they only rank candidates and seed a fit that is then checked exactly.
+Sums level_sums(const LegacyCodec& c, const LegacyParams& p, const Sums& base, const float* x, const float* w,
+                std::size_t n) {
+  float q1 = 0.0f, q2 = 0.0f, xq = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float q = static_cast<float>(nearest_level(c, p, x[i]));
+    const float wq = w[i] * q;
+    q1 += wq, q2 += wq * q, xq += wq * x[i];
+  }
+  Sums s = base;
+  s.q = q1, s.qq = q2, s.xq = xq;
   return s;
 }
 
@@ -121,6 +135,7 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     if (std::fabs(x[i]) > std::fabs(signed_max)) signed_max = x[i];
   }
 
+  const Sums base = block_sums(x, w, n);
   const auto scored = [&](const LegacyParams& p, const float* xs, const float* ws, std::size_t count) {
     const double e = exact_error(c, p, xs, ws, count);
     if (tried) tried->push_back({p, e});
@@ -144,7 +159,7 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
         const float t = static_cast<float>(end) * (kLow + (kHigh - kLow) * static_cast<float>(k) / (kSteps - 1));
         const LegacyParams trial = make_params(signed_max / t, 0.0f);
         double predicted;
-        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial, &predicted);
+        const LegacyParams fitted = refit(c, level_sums(c, trial, base, x, w, n), trial, &predicted);
         grid[count++] = {fitted, predicted};
       }
     }
@@ -162,7 +177,7 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
         const float m = lo + anchor * ((hi - lo) - span);
         const LegacyParams trial = make_params(d, m);
         double predicted;
-        const LegacyParams fitted = refit(c, level_sums(c, trial, x, w, n), trial, &predicted);
+        const LegacyParams fitted = refit(c, level_sums(c, trial, base, x, w, n), trial, &predicted);
         grid[count++] = {fitted, predicted};
       }
     }
@@ -179,20 +194,8 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     const double e = scored(grid[order[i]].params, x, w, n);
     if (e < best_error) best_error = e, best = grid[order[i]].params;
   }
-  // ggml's own weighted search competes as well (its objective weighs errors differently, so its
-  // answer can win on ours): the result is never worse than ggml's, block by block.
-  if (const formats::QuantizeRowWeightedFn ggml = formats::traits(c.format).quantize_row_weighted_ref) {
-    std::byte block[sizeof(formats::block_q5_1)];
-    ggml(x, block, n, total > 0.0 ? importance : w);  // the caller's importance: ggml's exact bytes
-    std::uint16_t d16 = 0, m16 = 0;
-    std::memcpy(&d16, block, sizeof d16);
-    if (c.has_min) std::memcpy(&m16, block + 2, sizeof m16);
-    const LegacyParams theirs = make_params(core::fp16_to_fp32(d16), core::fp16_to_fp32(m16));
-    const double e = scored(theirs, x, w, n);
-    if (e < best_error) best_error = e, best = theirs;
-  }
   for (int round = 0; round < kRefineRounds; ++round) {
-    const LegacyParams next = refit(c, level_sums(c, best, x, w, n), best);
+    const LegacyParams next = refit(c, level_sums(c, best, base, x, w, n), best);
     const double e = scored(next, x, w, n);
     if (!(e < best_error)) break;
     best_error = e, best = next;
@@ -204,7 +207,7 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
       const float d = core::fp16_to_fp32(static_cast<std::uint16_t>(centre.d16 + step));
       LegacyParams near = make_params(d, centre.m);
       if (c.has_min) {  // m refitted for this d
-        const Sums s = level_sums(c, near, x, w, n);
+        const Sums s = level_sums(c, near, base, x, w, n);
         if (s.w > 0.0) near = make_params(d, static_cast<float>((s.x - static_cast<double>(near.d) * s.q) / s.w));
       }
       const double e = scored(near, x, w, n);
@@ -220,13 +223,15 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
   tried.reserve(128);
   const LegacyParams searched = search_block(c, x, importance, n, &tried);
   if (tried.empty()) return searched;  // a constant block: nothing was searched
-  // The `keep` least errors, back in the order tried (so ties resolve as in search_block).
+  // The `keep` least errors, least first (ties in the order tried, so that where GPTQ's loss equals
+  // the search's error the choice is search_block's), which lets the simulation stop early.
   std::vector<std::size_t> index(tried.size());
   for (std::size_t i = 0; i < index.size(); ++i) index[i] = i;
   keep = std::min(keep, index.size());
   std::partial_sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep), index.end(),
-                    [&](std::size_t a, std::size_t b) { return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b); });
-  std::sort(index.begin(), index.begin() + static_cast<std::ptrdiff_t>(keep));
+                    [&](std::size_t a, std::size_t b) {
+                      return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b);
+                    });
 
   // GPTQ's per-column weights 1/U_ii², relative to the first column's (so uniform ones are exactly 1,
   // as search_block's weights are for uniform importance).

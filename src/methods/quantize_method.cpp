@@ -108,7 +108,9 @@ QuantizedTensor search_legacy(const LegacyGroupCodec& codec, std::span<const flo
       const float* x = w.data() + r * cols + begin;
       const LegacyParams p = codec.choose(x, importance.data() + begin, len);
       params[r * blocks + b] = p;
-      for (std::size_t i = 0; i < len; ++i) codes[r * cols + begin + i] = static_cast<std::int16_t>(codec.nearest(p, x[i]));
+      for (std::size_t i = 0; i < len; ++i) {
+        codes[r * cols + begin + i] = static_cast<std::int16_t>(codec.nearest(p, x[i]));
+      }
     }
   });
   return build_legacy(codec, rows, cols, params, codes);
@@ -217,7 +219,8 @@ QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, s
   }
   QuantizeOptions weighted = options;
   weighted.method = Method::reference;
-  weighted.importance = traits.quantize_row_weighted_ref ? std::span<const float>(importance) : std::span<const float>();
+  weighted.importance = std::span<const float>();
+  if (traits.quantize_row_weighted_ref) weighted.importance = importance;
   return formats::quantize_with(w, rows, cols, format, weighted, nullptr, nullptr);
 }
 
