@@ -7,9 +7,11 @@
 #include "io/gguf_parser.hpp"
 #include "io/imatrix_parser.hpp"
 #include "io/safetensors_parser.hpp"
+#include "model/calibration_parser.hpp"
 #include "temp_dir.hpp"
 
 #include <qlinear/axqt.hpp>
+#include <qlinear/calibration_file.hpp>
 #include <qlinear/gguf.hpp>
 #include <qlinear/imatrix.hpp>
 #include <qlinear/safetensors.hpp>
@@ -24,12 +26,19 @@ namespace {
 
 using test::Reader;
 
+// A calibration file is checked in two steps: its header when it opens, each entry's values when
+// they are read; both count here.
+void read_entries(const CalibrationFile& file) {
+  for (const auto& name : file.names()) (void)file.calibration(name);
+}
+
 void open_path(Reader reader, const std::filesystem::path& path) {
   switch (reader) {
     case Reader::gguf: (void)GgufFile::open(path); break;
     case Reader::safetensors: (void)SafetensorsFile::open(path); break;
     case Reader::axqt: (void)AxqtFile::open(path); break;
     case Reader::imatrix: (void)ImportanceMatrix::open(path); break;
+    case Reader::calibration: read_entries(CalibrationFile::open(path)); break;
   }
 }
 
@@ -40,6 +49,7 @@ void open_bytes(Reader reader, std::vector<std::byte> bytes) {
     case Reader::safetensors: (void)io::SafetensorsParser::parse(std::move(file)); break;
     case Reader::axqt: (void)io::AxqtParser::parse(std::move(file)); break;
     case Reader::imatrix: (void)io::ImatrixParser::parse(std::move(file)); break;
+    case Reader::calibration: read_entries(model::CalibrationParser::parse(std::move(file))); break;
   }
 }
 
@@ -84,7 +94,7 @@ TEST(MalformedCorpus, ValidSeedsOpen) {
 
 bool is_gguf(const test::SeedFile& seed) {
   return seed.reader == Reader::gguf ||
-         (seed.reader == Reader::imatrix && seed.bytes.size() >= 4 && std::memcmp(seed.bytes.data(), "GGUF", 4) == 0);
+         ((seed.reader == Reader::imatrix || seed.reader == Reader::calibration) && seed.bytes.size() >= 4 && std::memcmp(seed.bytes.data(), "GGUF", 4) == 0);
 }
 
 // The shortest prefix of a seed that still opens: the whole file, except for GGUF, whose last

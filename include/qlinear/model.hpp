@@ -2,6 +2,7 @@
 // Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
+#include <qlinear/calibration_file.hpp>
 #include <qlinear/mix.hpp>
 #include <qlinear/imatrix.hpp>
 #include <qlinear/tensor.hpp>
@@ -56,6 +57,14 @@ struct QuantPlan {
   // Error(size_mismatch)); the others without. A GGUF output records the matrix as llama-quantize
   // does (quantize.imatrix.file, .dataset, .entries_count, .chunks_count).
   std::shared_ptr<const ImportanceMatrix> importance;
+  // How codes are chosen (QuantizeOptions::method), and the calibration data (activations or
+  // statistics, by weight name) that gptq needs and search and the report use: each quantized tensor
+  // with an entry gets its Calibration (read one tensor at a time; an entry of another width is
+  // Error(size_mismatch)); a tensor without one is quantized with search when the method is gptq, and
+  // the report says so. Float targets (f32, f16, bf16) are converted as always.
+  Method method = Method::reference;
+  std::shared_ptr<const CalibrationFile> calibration;
+  double damping = 0.01;  // gptq (QuantizeOptions::damping)
 };
 
 // What happens to one tensor, decided before any data is read.
@@ -73,6 +82,11 @@ struct TensorReport {
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::optional<QuantStats> stats;  // for quantized tensors: against the input's float values
   bool importance = false;          // quantized with an importance-matrix entry that its format uses
+  std::string method;               // "reference", "search", "gptq", "search (no calibration data)"
+  // With calibration data for the tensor: ‖X(W−Q)ᵀ‖² and ‖X·Wᵀ‖² over its calibration inputs X,
+  // computed from XᵀX, and their ratio's square root, the relative output error.
+  std::optional<double> output_error;
+  double output_error2 = 0, output_signal2 = 0;
   double seconds = 0;
 };
 
@@ -81,6 +95,8 @@ struct ModelReport {
   std::vector<TensorReport> tensors;
   std::uint64_t bytes_in = 0, bytes_out = 0, weights = 0;
   double seconds = 0;
+  // Pooled over the tensors that had calibration data: sqrt(Σ error² / Σ signal²).
+  std::optional<double> output_error;
 
   double compression() const noexcept;      // bytes_in / bytes_out
   double bits_per_weight() const noexcept;  // bytes_out · 8 / weights
@@ -113,6 +129,9 @@ struct TensorComparison {
   std::string format_a, format_b;
   std::optional<QuantStats> stats;  // B against A; absent when the tensor could not be compared
   std::string note;                 // why not: "shape 2×3 vs 3×2", "q4_K cannot be dequantized", ...
+  // With activations: ‖X(A−B)ᵀ‖ / ‖X·Aᵀ‖ over the tensor's inputs X, and its two squared norms.
+  std::optional<double> output_error;
+  double output_error2 = 0, output_signal2 = 0;
 };
 
 struct ModelComparison {
@@ -122,11 +141,20 @@ struct ModelComparison {
   // Over every compared tensor together: relative RMSE, SQNR and cosine of B against A.
   double rel_rmse = 0, sqnr_db = 0, cosine = 0;
   std::uint64_t bytes_a = 0, bytes_b = 0;
+  // With activations: the file, and the output error pooled over every tensor that had inputs
+  // (sqrt(Σ ‖X(A−B)ᵀ‖² / Σ ‖X·Aᵀ‖²)); the tensors without are listed.
+  std::filesystem::path activations;
+  std::optional<double> output_error;
+  std::vector<std::string> without_activations;
 
   void print(std::ostream& out) const;
   std::string to_json() const;
 };
 
-ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b);
+// `activations`, when given, is a CalibrationFile (activations or statistics) whose entries are
+// matched to A's tensors by name; an entry whose width is not the tensor's row length is noted, not
+// used.
+ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
+                               const CalibrationFile* activations = nullptr);
 
 }  // namespace qlinear

@@ -1,6 +1,7 @@
 #pragma once
 // qlinear: post-training weight quantization and quantized linear layers on CPU.
 
+#include <qlinear/calibration.hpp>
 #include <qlinear/error.hpp>
 #include <qlinear/format.hpp>
 #include <qlinear/imatrix.hpp>

@@ -11,6 +11,8 @@
 
 namespace qlinear {
 
+class Calibration;  // <qlinear/calibration.hpp>
+
 // How the affine formats (i8, i4) choose their scales. Ignored by the block formats.
 //   symmetric:  w ≈ s·q, q in [-127, 127] (i8) or [-7, 7] (i4), zero is exact.
 //   asymmetric: w ≈ s·(q − z), q in [0, 255] (i8) or [0, 15] (i4), z an integer zero point chosen so
@@ -77,6 +79,14 @@ class QuantizedTensor {
   std::vector<std::uint8_t> zero_points_;
 };
 
+// How quantize() chooses codes.
+//   reference: ggml's rule, byte-identical to ggml (with importance: ggml's weighted search).
+//   search:    per block, the scale (and minimum) that minimize the importance-weighted squared
+//              error, searched more widely than ggml does. Same format, same bytes per block.
+//   gptq:      column-by-column error compensation driven by the inputs' XᵀX (needs a Calibration),
+//              each block's scales chosen with `search` from the already compensated weights.
+enum class Method { reference, search, gptq };
+
 // Everything quantize() can be told beyond the format.
 struct QuantizeOptions {
   AffineOptions affine{};               // i8 / i4 only
@@ -86,6 +96,17 @@ struct QuantizeOptions {
   // scales as ggml does with these weights, byte for byte; the affine formats use them as the
   // weights of their mse search; the others (f32, f16, bf16, q8_0, q8_1) do not depend on them.
   std::span<const float> importance{};
+
+  // How codes are chosen (docs/methods.md). The block formats other than q4_0/q4_1/q5_0/q5_1/q8_0
+  // and the affine ones (the K-quants, iq4_nl, iq4_xs) take `search` as their weighted reference
+  // quantizer with the same importance, and do not support `gptq` yet (Error unsupported).
+  Method method = Method::reference;
+  // Statistics of the layer's inputs (in_features = cols). gptq needs them; search uses their
+  // importance() when `importance` is empty. Must outlive the quantize() call only.
+  const Calibration* calibration = nullptr;
+  // gptq: this fraction of mean(diag XᵀX) is added to the diagonal before the factorization. A
+  // matrix still singular after it is an Error that says to raise the damping.
+  double damping = 0.01;
 };
 
 // w is row-major [rows, cols]. Throws Error on an empty shape, a span shorter or longer than rows·cols,

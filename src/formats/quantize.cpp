@@ -186,6 +186,13 @@ bool formats::any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t 
   return bad != 0;
 }
 
+void formats::check_quantize_input(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                                   std::span<const float> importance) {
+  check_shape(w, rows, cols);
+  check_importance(importance, cols);
+  check_values(w, cols, format);
+}
+
 QuantizedTensor formats::quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols,
                                        Format format, const QuantizeOptions& options, QuantizeRowFn row_fn,
                                        OutOfRangeFn check_fn) {

@@ -16,10 +16,10 @@
 namespace qlinear {
 
 using Granularity = AffineOptions::Granularity;
-using Calibration = AffineOptions::Calibration;
+using AffineCalibration = AffineOptions::Calibration;
 
 AffineLayout affine_layout(const AffineOptions& options, std::size_t rows, std::size_t padded_cols) {
-  if (options.calibration == Calibration::percentile &&
+  if (options.calibration == AffineCalibration::percentile &&
       !(options.percentile > 50.0 && options.percentile <= 100.0)) {
     throw Error(ErrorCode::invalid_argument, "percentile must be in (50, 100], got " +
                                                  std::to_string(options.percentile));

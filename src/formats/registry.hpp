@@ -38,6 +38,11 @@ bool any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t limit_bit
 QuantizedTensor quantize_with(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                               const QuantizeOptions& options, QuantizeRowFn row_fn, OutOfRangeFn check_fn);
 
+// The checks quantize() makes before it quantizes (shape, importance, NaN/Inf and the f16 range),
+// for other ways of choosing codes (src/methods/). Throws the same Errors.
+void check_quantize_input(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+                          std::span<const float> importance);
+
 // Bytes that `cols` weights take once padded to the format's row alignment.
 std::size_t padded_row_bytes(const FormatInfo& info, std::size_t cols);
 

@@ -3,6 +3,7 @@
 
 #include "formats/registry.hpp"
 #include "kernels/kernel_table.hpp"
+#include "methods/methods.hpp"
 
 #include <qlinear/tensor.hpp>
 
@@ -10,6 +11,7 @@ namespace qlinear {
 
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const QuantizeOptions& options) {
+  if (options.method != Method::reference) return methods::quantize_by_method(w, rows, cols, format, options);
   const kernels::KernelTable& k = kernels::active_kernels();
   const formats::QuantizeRowFn row_fn = k.quantize_row[static_cast<std::size_t>(formats::traits(format).info.format)];
   return formats::quantize_with(w, rows, cols, format, options, row_fn, k.any_out_of_range);

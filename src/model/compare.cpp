@@ -2,6 +2,7 @@
 
 #include "core/text_table.hpp"
 #include "model/json_values.hpp"
+#include "model/output_error.hpp"
 #include "model/source.hpp"
 
 #include <qlinear/model.hpp>
@@ -35,10 +36,30 @@ struct Sums {
   }
 };
 
+// The output error of B against A on the tensor's calibration inputs, when the file has them and
+// their width is A's row length; otherwise a note says why not.
+void add_output_error(TensorComparison& c, const CalibrationFile& activations, std::span<const float> a,
+                      std::span<const float> b, model::OutputErrorSums& pooled) {
+  if (!activations.contains(c.name)) return;
+  const std::size_t in = activations.in_features(c.name);
+  if (c.shape.empty() || c.shape.back() != in) {
+    c.note += std::string(c.note.empty() ? "" : "; ") + "activations have " + std::to_string(in) +
+              " inputs, the rows " + (c.shape.empty() ? "0" : std::to_string(c.shape.back()));
+    return;
+  }
+  const Calibration calibration = activations.calibration(c.name);
+  activations.release(c.name);
+  const auto sums = model::output_error_sums(a, b, a.size() / in, calibration);
+  c.output_error = sums.relative();
+  c.output_error2 = sums.error2;
+  c.output_signal2 = sums.signal2;
+  pooled += sums;
+}
 
 }  // namespace
 
-ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b) {
+ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
+                               const CalibrationFile* activations) {
   const auto source_a = model::ModelSource::open(a);
   const auto source_b = model::ModelSource::open(b);
   std::map<std::string, std::size_t> index_b;
@@ -48,6 +69,7 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
   out.a = a;
   out.b = b;
   Sums total;
+  model::OutputErrorSums pooled;
   for (std::size_t i = 0; i < source_a->tensors().size(); ++i) {
     const auto& ta = source_a->tensors()[i];
     out.bytes_a += ta.nbytes;
@@ -58,7 +80,11 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
     }
     const auto& tb = source_b->tensors()[it->second];
     out.bytes_b += tb.nbytes;
-    TensorComparison c{ta.name, ta.shape, ta.format_in, tb.format_in, std::nullopt, ""};
+    TensorComparison c;
+    c.name = ta.name;
+    c.shape = ta.shape;
+    c.format_a = ta.format_in;
+    c.format_b = tb.format_in;
     std::uint64_t na = 1, nb = 1;
     for (auto d : ta.shape) na *= d;
     for (auto d : tb.shape) nb *= d;
@@ -82,6 +108,7 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
       st.bytes = tb.nbytes;
       st.compression = tb.nbytes ? static_cast<double>(ta.nbytes) / static_cast<double>(tb.nbytes) : 0;
       c.stats = st;
+      if (activations) add_output_error(c, *activations, va.values, vb.values, pooled);
       source_a->release(i);
       source_b->release(it->second);
     }
@@ -94,6 +121,13 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
       out.bytes_b += t.nbytes;
     }
   }
+  if (activations) {
+    out.activations = activations->path();
+    for (const auto& t : out.tensors) {
+      if (!t.output_error) out.without_activations.push_back(t.name);
+    }
+    if (out.without_activations.size() < out.tensors.size()) out.output_error = pooled.relative();
+  }
   out.rel_rmse = total.rel_rmse();
   out.sqnr_db = total.sqnr();
   out.cosine = total.cosine();
@@ -102,14 +136,13 @@ ModelComparison compare_models(const std::filesystem::path& a, const std::filesy
 
 void ModelComparison::print(std::ostream& os) const {
   using core::Table;
-  Table table({{"tensor", Table::Align::left},
-               {"shape", Table::Align::left},
-               {"A → B", Table::Align::left},
-               {"rel.RMSE"},
-               {"SQNR dB"},
-               {"cosine"},
-               {"max |Δ|"},
-               {"note", Table::Align::left}});
+  const bool with_output = !activations.empty();  // out.err only with activations
+  std::vector<Table::Column> columns = {{"tensor", Table::Align::left}, {"shape", Table::Align::left},
+                                        {"A → B", Table::Align::left}, {"rel.RMSE"}, {"SQNR dB"}, {"cosine"},
+                                        {"max |Δ|"}};
+  if (with_output) columns.push_back({"out.err"});
+  columns.push_back({"note", Table::Align::left});
+  Table table(std::move(columns));
   for (const auto& t : tensors) {
     std::vector<std::string> row = {t.name, core::format_shape(t.shape), t.format_a + " → " + t.format_b};
     if (t.stats) {
@@ -118,16 +151,30 @@ void ModelComparison::print(std::ostream& os) const {
     } else {
       row.insert(row.end(), {"-", "-", "-", "-"});
     }
+    if (with_output) row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
     row.push_back(t.note);
     table.add_row(std::move(row));
   }
   table.add_separator();
-  table.add_row({"TOTAL", std::to_string(tensors.size()) + " compared", "", core::format_significant(rel_rmse, 3),
-                 core::format_fixed(sqnr_db, 1), core::format_fixed(cosine, 6), "",
-                 core::format_count(bytes_a) + " → " + core::format_count(bytes_b) + " bytes"});
+  std::vector<std::string> total = {"TOTAL", std::to_string(tensors.size()) + " compared", "",
+                                    core::format_significant(rel_rmse, 3), core::format_fixed(sqnr_db, 1),
+                                    core::format_fixed(cosine, 6), ""};
+  if (with_output) total.push_back(output_error ? core::format_significant(*output_error, 3) : "-");
+  total.push_back(core::format_count(bytes_a) + " → " + core::format_count(bytes_b) + " bytes");
+  table.add_row(std::move(total));
   table.print(os);
   for (const auto& name : only_in_a) os << "only in A: " << name << '\n';
   for (const auto& name : only_in_b) os << "only in B: " << name << '\n';
+  if (!activations.empty()) {
+    os << "out.err: ‖X(A−B)ᵀ‖ / ‖X·Aᵀ‖ on the inputs X in " << activations.string() << "; pooled over "
+       << tensors.size() - without_activations.size() << " tensors: "
+       << (output_error ? core::format_significant(*output_error, 4) : std::string("-")) << '\n';
+    if (!without_activations.empty()) {
+      std::string names;
+      for (const auto& n : without_activations) names += (names.empty() ? "" : ", ") + n;
+      os << "without inputs: " << names << '\n';
+    }
+  }
 }
 
 std::string ModelComparison::to_json() const {
@@ -141,21 +188,31 @@ std::string ModelComparison::to_json() const {
       j["cosine"] = t.stats->cosine;
       j["max_abs"] = t.stats->max_abs;
     }
+    if (t.output_error) {
+      j["output_error"] = model::finite_or_null(*t.output_error);
+      j["output_error2"] = t.output_error2;
+      j["output_signal2"] = t.output_signal2;
+    }
     if (!t.note.empty()) j["note"] = t.note;
     list.push_back(std::move(j));
   }
-  return nlohmann::json{{"a", a.string()},
+  nlohmann::json totals = {{"rel_rmse", model::finite_or_null(rel_rmse)},
+                           {"sqnr_db", model::finite_or_null(sqnr_db)},
+                           {"cosine", cosine},
+                           {"bytes_a", bytes_a},
+                           {"bytes_b", bytes_b}};
+  if (output_error) totals["output_error"] = model::finite_or_null(*output_error);
+  nlohmann::json out = {{"a", a.string()},
                         {"b", b.string()},
                         {"tensors", std::move(list)},
                         {"only_in_a", only_in_a},
                         {"only_in_b", only_in_b},
-                        {"totals",
-                         {{"rel_rmse", model::finite_or_null(rel_rmse)},
-                          {"sqnr_db", model::finite_or_null(sqnr_db)},
-                          {"cosine", cosine},
-                          {"bytes_a", bytes_a},
-                          {"bytes_b", bytes_b}}}}
-      .dump(2);
+                        {"totals", std::move(totals)}};
+  if (!activations.empty()) {
+    out["activations"] = activations.string();
+    out["without_activations"] = without_activations;
+  }
+  return out.dump(2);
 }
 
 }  // namespace qlinear

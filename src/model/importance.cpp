@@ -32,9 +32,9 @@ bool format_uses_importance(Format format, const AffineOptions& affine) {
 }
 
 QuantizedTensor quantize_with_importance(std::span<const float> w, std::size_t rows, std::size_t cols,
-                                         Format format, const AffineOptions& affine,
-                                         std::span<const float> importance) {
-  if (importance.size() == cols || importance.empty()) return quantize(w, rows, cols, format, {affine, importance});
+                                         Format format, const QuantizeOptions& options) {
+  const std::span<const float> importance = options.importance;
+  if (importance.size() == cols || importance.empty()) return quantize(w, rows, cols, format, options);
   // One importance row per expert: each expert's rows are quantized with their own row, as
   // llama-quantize does, and the experts' blocks laid end to end.
   const std::size_t experts = importance.size() / cols;
@@ -43,12 +43,18 @@ QuantizedTensor quantize_with_importance(std::span<const float> w, std::size_t r
                                             std::string(format_name(format)) +
                                             " (one set of scales spans all experts)");
   }
+  if (options.calibration) {
+    throw Error(ErrorCode::unsupported, "importance per expert cannot be combined with calibration data "
+                                        "(one XᵀX spans all experts)");
+  }
   const std::size_t rows_per_expert = rows / experts;
   std::vector<std::byte> blocks;
   for (std::size_t e = 0; e < experts; ++e) {
+    QuantizeOptions part_options = options;
+    part_options.importance = importance.subspan(e * cols, cols);
     const QuantizedTensor part =
         quantize(w.subspan(e * rows_per_expert * cols, rows_per_expert * cols), rows_per_expert, cols, format,
-                 {affine, importance.subspan(e * cols, cols)});
+                 part_options);
     const auto bytes = part.data();
     blocks.insert(blocks.end(), bytes.begin(), bytes.end());
   }

@@ -20,12 +20,11 @@ std::span<const float> importance_for(const QuantPlan& plan, const TensorDecisio
 // weighs errors by them, and the affine formats under mse calibration.
 bool format_uses_importance(Format format, const AffineOptions& affine);
 
-// w ([rows, cols], the tensor's floats) quantized with `importance` as importance_for() gave it: one
-// call to quantize(), or one per expert (Error(unsupported) for per-expert importance and an affine
-// format, whose scales cannot be split by expert).
+// w ([rows, cols], the tensor's floats) quantized with options.importance as importance_for() gave
+// it: one call to quantize(), or one per expert (Error(unsupported) for per-expert importance with an
+// affine format, whose scales cannot be split by expert, or with a calibration).
 QuantizedTensor quantize_with_importance(std::span<const float> w, std::size_t rows, std::size_t cols,
-                                         Format format, const AffineOptions& affine,
-                                         std::span<const float> importance);
+                                         Format format, const QuantizeOptions& options);
 
 // quantize.imatrix.file, .dataset, .entries_count and .chunks_count, as llama-quantize writes them.
 void add_importance_metadata(GgufWriter& writer, const ImportanceMatrix& matrix);

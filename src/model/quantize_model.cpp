@@ -4,6 +4,7 @@
 
 #include "model/affine_gguf.hpp"
 #include "model/importance.hpp"
+#include "model/output_error.hpp"
 #include "model/plan.hpp"
 #include "model/source.hpp"
 
@@ -41,17 +42,67 @@ std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
 struct Quantized {
   QuantizedTensor q;
   QuantStats stats;
+  std::optional<model::OutputErrorSums> output;  // with calibration data
+  std::string method;
 };
 
+std::string_view method_name(Method m) noexcept {
+  switch (m) {
+    case Method::reference: return "reference";
+    case Method::search: return "search";
+    case Method::gptq: return "gptq";
+  }
+  return "?";
+}
+
+// The tensor's calibration data from the plan's file, when it has an entry; Error(size_mismatch) for
+// an entry of another width.
+std::optional<Calibration> calibration_for(const QuantPlan& plan, const TensorDecision& d) {
+  if (!plan.calibration || !plan.calibration->contains(d.name)) return std::nullopt;
+  const std::size_t in = plan.calibration->in_features(d.name);
+  if (d.shape.back() != in) {
+    throw Error(ErrorCode::size_mismatch, "its calibration data in " + plan.calibration->path().string() + " has " +
+                                              std::to_string(in) + " inputs; its rows have " +
+                                              std::to_string(d.shape.back()));
+  }
+  Calibration c = plan.calibration->calibration(d.name);
+  plan.calibration->release(d.name);
+  return c;
+}
+
 Quantized quantize_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
-                          const AffineOptions& affine, std::span<const float> importance) {
+                          const QuantPlan& plan, std::span<const float> importance) {
   try {
     const model::FloatValues floats = source.read_floats(index);
     const std::uint64_t cols = d.shape.back();
     const std::uint64_t rows = floats.values.size() / cols;
-    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, affine, importance);
-    const QuantStats stats = measure(floats.values, q);
-    return {std::move(q), stats};
+    const std::optional<Calibration> calibration = calibration_for(plan, d);
+    QuantizeOptions options{plan.affine, importance};
+    options.damping = plan.damping;
+    std::string method;
+    const FormatInfo& info = format_info(*d.target);
+    if (info.block_size == 1 && !info.affine) {
+      method = "conversion";  // f32, f16, bf16: no codes to choose
+    } else {
+      options.method = plan.method;
+      options.calibration = calibration ? &*calibration : nullptr;
+      // gptq needs the inputs' XᵀX: without it the tensor gets the best choice without compensation.
+      if (plan.method == Method::gptq && !calibration) options.method = Method::search;
+      method = method_name(options.method);
+      // Said where the file lacks the tensor: gptq fell back to search, or search weighs nothing.
+      const bool unweighted = options.method == Method::search && importance.empty();
+      if (plan.calibration && !calibration && (options.method != plan.method || unweighted)) {
+        method += " (no calibration data)";
+      }
+    }
+    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, options);
+    Quantized out{std::move(q), {}, std::nullopt, std::move(method)};
+    out.stats = measure(floats.values, out.q);
+    if (calibration) {
+      const std::vector<float> restored = dequantize(out.q);
+      out.output = model::output_error_sums(floats.values, restored, rows, *calibration);
+    }
+    return out;
   } catch (const Error& e) {
     throw Error(e.code(), "tensor '" + d.name + "': " + e.what());
   }
@@ -63,6 +114,7 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
   if (const GgufFile* gguf = source.gguf()) {
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
+      if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
@@ -76,6 +128,18 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     writer.set("general.file_type", GgufValue::u32(file_type));
   } catch (const Error&) {
     // q8_1 and the affine formats have no llama.cpp file type: the key is optional, so leave it out.
+  }
+}
+
+// How the codes were chosen, where it is not ggml's rule alone: the method, and the calibration data.
+void add_method_metadata(GgufWriter& writer, const QuantPlan& plan) {
+  if (plan.method == Method::reference && !plan.calibration) return;
+  writer.set("qlinear.quantize.method", GgufValue::string(std::string(method_name(plan.method))));
+  if (plan.method == Method::gptq) writer.set("qlinear.quantize.damping", GgufValue::f64(plan.damping));
+  if (plan.calibration) {
+    writer.set("qlinear.quantize.calibration.file", GgufValue::string(plan.calibration->path().string()));
+    writer.set("qlinear.quantize.calibration.entries_count",
+               GgufValue::u32(static_cast<std::uint32_t>(plan.calibration->names().size())));
   }
 }
 
@@ -127,8 +191,14 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     return bytes.size();
   }
   const auto importance = model::importance_for(plan, d);
-  const Quantized qt = quantize_tensor(source, index, d, plan.affine, importance);
+  const Quantized qt = quantize_tensor(source, index, d, plan, importance);
   report.stats = qt.stats;
+  report.method = qt.method;
+  if (qt.output) {
+    report.output_error = qt.output->relative();
+    report.output_error2 = qt.output->error2;
+    report.output_signal2 = qt.output->signal2;
+  }
   report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
   if constexpr (kGguf) {
     if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
@@ -196,13 +266,23 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   const bool gguf_output = output.extension() != ".safetensors";
   const auto decisions = model::decide_all(*source, plan, gguf_output);
   const auto& tensors = source->tensors();
-  for (const auto& d : decisions) (void)model::importance_for(plan, d);  // wrong lengths fail before writing
+  for (const auto& d : decisions) {  // wrong lengths fail before anything is written
+    (void)model::importance_for(plan, d);
+    if (d.target && plan.calibration && plan.calibration->contains(d.name) &&
+        plan.calibration->in_features(d.name) != d.shape.back()) {
+      throw Error(ErrorCode::size_mismatch, "tensor '" + d.name + "': its calibration data in " +
+                                                plan.calibration->path().string() + " has " +
+                                                std::to_string(plan.calibration->in_features(d.name)) +
+                                                " inputs; its rows have " + std::to_string(d.shape.back()));
+    }
+  }
 
   ModelReport report;
   if (gguf_output) {
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
     if (plan.importance) model::add_importance_metadata(writer, *plan.importance);
+    add_method_metadata(writer, plan);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress);
@@ -219,6 +299,14 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
   }
+  model::OutputErrorSums pooled;
+  bool any_output = false;
+  for (const auto& t : report.tensors) {
+    if (!t.output_error) continue;
+    pooled += {t.output_error2, t.output_signal2};
+    any_output = true;
+  }
+  if (any_output) report.output_error = pooled.relative();
   report.input = input;
   report.output = output;
   report.seconds = seconds_since(start);

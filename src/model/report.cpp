@@ -21,16 +21,14 @@ double ModelReport::bits_per_weight() const noexcept {
 
 void ModelReport::print(std::ostream& out) const {
   using core::Table;
-  Table table({{"tensor", Table::Align::left},
-               {"shape", Table::Align::left},
-               {"format", Table::Align::left},
-               {"bytes in"},
-               {"bytes out"},
-               {"rel.RMSE"},
-               {"SQNR dB"},
-               {"cosine"},
-               {"ms"},
-               {"note", Table::Align::left}});
+  // out.err only where calibration data gave one.
+  const bool with_output = output_error.has_value();
+  std::vector<Table::Column> columns = {{"tensor", Table::Align::left}, {"shape", Table::Align::left},
+                                        {"format", Table::Align::left}, {"bytes in"}, {"bytes out"},
+                                        {"rel.RMSE"}, {"SQNR dB"}, {"cosine"}};
+  if (with_output) columns.push_back({"out.err"});
+  columns.insert(columns.end(), {{"ms"}, {"note", Table::Align::left}});
+  Table table(std::move(columns));
   for (const TensorReport& t : tensors) {
     const auto& d = t.decision;
     std::vector<std::string> row = {d.name, core::format_shape(d.shape), d.format_in + " → " + t.format_out,
@@ -42,17 +40,25 @@ void ModelReport::print(std::ostream& out) const {
     } else {
       row.insert(row.end(), {"-", "-", "-"});
     }
+    if (with_output) row.push_back(t.output_error ? core::format_significant(*t.output_error, 3) : "-");
     row.push_back(core::format_fixed(t.seconds * 1e3, 1));
     std::string note = d.reason == "default" ? "" : d.reason;
     if (t.importance) note += note.empty() ? "imatrix" : ", imatrix";
+    // The method where it is not the plain default, or where the tensor could not have the one asked.
+    if (!t.method.empty() && t.method != "reference" && t.method != "conversion") {
+      note += (note.empty() ? "" : ", ") + t.method;
+    }
     row.push_back(std::move(note));
     table.add_row(std::move(row));
   }
   table.add_separator();
-  table.add_row({"TOTAL", std::to_string(tensors.size()) + " tensors", "", core::format_count(bytes_in),
-                 core::format_count(bytes_out), "", "", "", core::format_fixed(seconds * 1e3, 1),
-                 core::format_fixed(compression(), 2) + "× smaller, " +
-                     core::format_fixed(bits_per_weight(), 2) + " bits/weight"});
+  std::vector<std::string> total = {"TOTAL", std::to_string(tensors.size()) + " tensors", "",
+                                    core::format_count(bytes_in), core::format_count(bytes_out), "", "", ""};
+  if (with_output) total.push_back(core::format_significant(*output_error, 4));
+  total.push_back(core::format_fixed(seconds * 1e3, 1));
+  total.push_back(core::format_fixed(compression(), 2) + "× smaller, " + core::format_fixed(bits_per_weight(), 2) +
+                  " bits/weight");
+  table.add_row(std::move(total));
   table.print(out);
 }
 
@@ -68,6 +74,12 @@ std::string ModelReport::to_json() const {
                         {"bytes_out", t.bytes_out},
                         {"seconds", t.seconds},
                         {"importance", t.importance}};
+    if (!t.method.empty()) j["method"] = t.method;
+    if (t.output_error) {
+      j["output_error"] = model::finite_or_null(*t.output_error);
+      j["output_error2"] = t.output_error2;
+      j["output_signal2"] = t.output_signal2;
+    }
     if (t.stats) {
       j["rmse"] = t.stats->rmse;
       j["rel_rmse"] = model::finite_or_null(t.stats->rel_rmse);
@@ -77,7 +89,7 @@ std::string ModelReport::to_json() const {
     }
     tensors_json.push_back(std::move(j));
   }
-  const nlohmann::json report = {{"input", input.string()},
+  nlohmann::json report = {{"input", input.string()},
                                  {"output", output.string()},
                                  {"tensors", std::move(tensors_json)},
                                  {"totals",
@@ -88,6 +100,7 @@ std::string ModelReport::to_json() const {
                                    {"compression", compression()},
                                    {"bits_per_weight", bits_per_weight()},
                                    {"seconds", seconds}}}};
+  if (output_error) report["totals"]["output_error"] = model::finite_or_null(*output_error);
   return report.dump(2);
 }
 

@@ -309,6 +309,7 @@ std::string_view reader_name(Reader reader) noexcept {
     case Reader::safetensors: return "safetensors";
     case Reader::axqt: return "axqt";
     case Reader::imatrix: return "imatrix";
+    case Reader::calibration: return "calibration";
   }
   return "unknown";
 }
@@ -319,6 +320,7 @@ std::string_view reader_extension(Reader reader) noexcept {
     case Reader::safetensors: return ".safetensors";
     case Reader::axqt: return ".axonml";
     case Reader::imatrix: return ".imatrix";
+    case Reader::calibration: return ".calibration";
   }
   return "";
 }
@@ -329,6 +331,7 @@ std::vector<MalformedCase> malformed_corpus() {
   add_safetensors_cases(cases);
   add_axqt_cases(cases);
   add_imatrix_cases(cases);
+  add_calibration_cases(cases);
   return cases;
 }
 
@@ -361,6 +364,7 @@ std::vector<SeedFile> valid_seed_files() {
                      b.u32(2).u32(2).u32(2).u32(1).u16(0x3C00).u16(0x4000).u16(0xC000).u16(0x0001);
                    })});
   add_imatrix_seeds(seeds);
+  add_calibration_seeds(seeds);
   return seeds;
 }
 

@@ -13,10 +13,12 @@
 
 namespace qlinear::test {
 
-enum class Reader { gguf, safetensors, axqt, imatrix };
+enum class Reader { gguf, safetensors, axqt, imatrix, calibration };
 
-std::string_view reader_name(Reader reader) noexcept;       // "gguf", "safetensors", "axqt", "imatrix"
-std::string_view reader_extension(Reader reader) noexcept;  // ".gguf", ".safetensors", ".axonml", ".imatrix"
+// "gguf", "safetensors", "axqt", "imatrix", "calibration"
+std::string_view reader_name(Reader reader) noexcept;
+// ".gguf", ".safetensors", ".axonml", ".imatrix", ".calibration"
+std::string_view reader_extension(Reader reader) noexcept;
 
 struct MalformedCase {
   std::string name;
@@ -38,5 +40,9 @@ std::vector<SeedFile> valid_seed_files();
 // The importance-matrix cases and seeds (imatrix_corpus.cpp), part of the two lists above.
 void add_imatrix_cases(std::vector<MalformedCase>& out);
 void add_imatrix_seeds(std::vector<SeedFile>& out);
+// The calibration-file cases and seeds (calibration_corpus.cpp): activations and statistics, read
+// by CalibrationFile (opened, then every entry's data read).
+void add_calibration_cases(std::vector<MalformedCase>& out);
+void add_calibration_seeds(std::vector<SeedFile>& out);
 
 }  // namespace qlinear::test

@@ -2,11 +2,21 @@
 
 #include <qlinear/error.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 namespace qlinear::cli {
 
-void AffineFlags::add_to(CLI::App& cmd) {
+namespace {
+bool is_clip_rule(const std::string& value) { return value == "minmax" || value == "percentile" || value == "mse"; }
+}  // namespace
+
+void AffineFlags::set_deprecated_clip(const std::string& rule) {
+  std::cerr << "qlinear: --calibration " << rule << " is deprecated; use --clip " << rule << "\n";
+  calibration = rule;
+}
+
+void AffineFlags::add_to(CLI::App& cmd, std::string* calibration_file) {
   cmd.add_flag("--asymmetric", asymmetric, "i8/i4: asymmetric codes with a zero point (default symmetric)");
   cmd.add_option("--granularity", granularity, "i8/i4: one scale per tensor, channel (row) or group")
       ->check(CLI::IsMember({"tensor", "channel", "group"}))
@@ -16,17 +26,40 @@ void AffineFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--clip", calibration, "i8/i4: clipping range by minmax, percentile or mse search")
       ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
       ->capture_default_str();
-  // The clipping rule's former name, still accepted for existing scripts: --calibration is to take a
-  // calibration data file instead.
-  cmd.add_option_function<std::string>(
-         "--calibration",
-         [this](const std::string& rule) {
-           std::cerr << "qlinear: --calibration " << rule << " is deprecated; use --clip " << rule << "\n";
-           calibration = rule;
-         },
-         "deprecated name of --clip")
-      ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
-      ->group("");
+  // The clipping rule's former name, still accepted for existing scripts. Where the command takes a
+  // calibration data file under that name (calibration_file), a clipping rule's name that is not an
+  // existing file is still read as the rule, with the same notice.
+  if (calibration_file == nullptr) {
+    cmd.add_option_function<std::string>(
+           "--calibration", [this](const std::string& rule) { set_deprecated_clip(rule); },
+           "deprecated name of --clip")
+        ->check(CLI::IsMember({"minmax", "percentile", "mse"}))
+        ->group("");
+  } else {
+    cmd.add_option_function<std::string>(
+           "--calibration",
+           [this, calibration_file](const std::string& value) {
+             if (is_clip_rule(value)) {
+               set_deprecated_clip(value);
+             } else {
+               *calibration_file = value;
+             }
+           },
+           "calibration data: activations (safetensors/GGUF, each weight's inputs [rows, in] under its name) "
+           "or statistics from `qlinear calibrate` (the old --clip spelling --calibration mse still works)")
+        ->check(CLI::Validator(
+            [](std::string& value) -> std::string {
+              std::error_code ec;
+              const bool exists = std::filesystem::exists(value, ec);
+              if (is_clip_rule(value) && exists) {
+                return "'" + value + "' is both a file and a clipping rule: write --clip " + value +
+                       " or --calibration ./" + value;
+              }
+              if (!is_clip_rule(value) && !exists) return "calibration file not found: " + value;
+              return {};
+            },
+            "FILE"));
+  }
   cmd.add_option("--percentile", percentile, "i8/i4: p for --clip percentile, in (50, 100]")
       ->capture_default_str();
 }

@@ -16,7 +16,10 @@ struct AffineFlags {
   std::string calibration = "minmax";
   double percentile = 99.99;
 
-  void add_to(CLI::App& cmd);
+  // With calibration_file, --calibration takes a calibration data file into it (and still the
+  // deprecated clipping rule names); without, only the deprecated clipping rule names.
+  void add_to(CLI::App& cmd, std::string* calibration_file = nullptr);
+  void set_deprecated_clip(const std::string& rule);
   AffineOptions options() const;  // Error(invalid_argument) on a bad combination
   std::string describe() const;   // e.g. "sym, channel, minmax"
 };

@@ -23,6 +23,7 @@ void add_inspect_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
 
 // --threads N: threads that quantization and forward passes may use (qlinear::set_num_threads).
 void add_threads_option(CLI::App& cmd);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   qlinear::cli::add_quantize_command(app);
   qlinear::cli::add_inspect_command(app);
   qlinear::cli::add_compare_command(app);
+  qlinear::cli::add_calibrate_command(app);
   qlinear::cli::add_convert_command(app);
   qlinear::cli::add_demo_command(app);
   qlinear::cli::add_bench_command(app);

@@ -19,7 +19,8 @@ namespace qlinear::cli {
 namespace {
 
 struct QuantizeOptions {
-  std::string input, output, type = "q8_0", report, fallback, imatrix;
+  std::string input, output, type = "q8_0", report, fallback, imatrix, method = "reference", calibration;
+  double damping = 0.01;
   std::vector<std::string> rules, keeps;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
@@ -53,6 +54,14 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   plan.keep_1d = o.keep_1d;
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
+  plan.method = o.method == "gptq" ? Method::gptq : o.method == "search" ? Method::search : Method::reference;
+  if (!o.calibration.empty()) {
+    plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(o.calibration));
+  }
+  plan.damping = o.damping;
+  if (plan.method == Method::gptq && !plan.calibration) {
+    throw Error(ErrorCode::invalid_argument, "--method gptq needs --calibration FILE (activations or statistics)");
+  }
   return plan;
 }
 
@@ -74,6 +83,27 @@ void print_importance(const ImportanceMatrix& matrix, const ModelReport& report)
   };
   if (!with.empty()) std::cout << "  with importance: " << list(with) << "\n";
   if (!without.empty()) std::cout << "  without (no entry, or a format that ignores it): " << list(without) << "\n";
+}
+
+// Which quantized tensors had calibration data, and the method each got where it differs.
+void print_calibration(const CalibrationFile& file, const ModelReport& report) {
+  std::vector<std::string> with, without;
+  for (const TensorReport& t : report.tensors) {
+    if (!t.decision.target || t.method == "conversion") continue;
+    const bool fell_back = t.method.find("no calibration") != std::string::npos;
+    (t.output_error ? with : without).push_back(t.decision.name + (fell_back ? " (search)" : ""));
+  }
+  std::cout << "calibration " << file.path().string() << " ("
+            << (file.kind() == CalibrationFile::Kind::activations ? "activations" : "statistics") << ", "
+            << file.names().size() << " entries): used for " << with.size() << " of " << with.size() + without.size()
+            << " quantized tensors";
+  if (report.output_error) {
+    std::cout << "; output error on it, pooled: " << format_significant(*report.output_error, 4);
+  }
+  std::cout << "\n";
+  std::string list;
+  for (const auto& n : without) list += (list.empty() ? "" : ", ") + n;
+  if (!without.empty()) std::cout << "  without calibration data: " << list << "\n";
 }
 
 std::string mix_names() {
@@ -106,12 +136,20 @@ void run_quantize(const QuantizeOptions& o) {
   const std::uint64_t rss_peak = peak_rss_bytes();
   report.print(std::cout);
   if (plan.importance) print_importance(*plan.importance, report);
+  if (plan.calibration) print_calibration(*plan.calibration, report);
   std::cout << "wrote " << o.output << ": " << format_count(report.bytes_out) << " bytes; peak memory "
             << format_fixed(static_cast<double>(rss_peak) / (1 << 20), 1) << " MiB\n";
   if (!o.report.empty()) {
     auto json = nlohmann::json::parse(report.to_json());
     json["totals"]["peak_rss_bytes"] = rss_peak;
     json["totals"]["rss_before_bytes"] = rss_before;
+    json["method"] = o.method;
+    if (plan.calibration) {
+      json["calibration"] = {
+          {"file", plan.calibration->path().string()},
+          {"kind", plan.calibration->kind() == CalibrationFile::Kind::activations ? "activations" : "statistics"},
+          {"entries", plan.calibration->names().size()}};
+    }
     std::ofstream out(o.report);
     out << json.dump(2) << '\n';
     if (!out) throw Error(ErrorCode::io, o.report + ": cannot write the report");
@@ -164,7 +202,14 @@ void add_quantize_command(CLI::App& app) {
       "On a GGUF model with llama.cpp's tensor names, a mix (the legacy types q4_0 ... q8_0 too) picks\n"
       "each tensor's type as llama-quantize does: output.weight in q6_K, attn_v and ffn_down of some\n"
       "layers with more bits, fallbacks for rows that are not whole blocks; --rule and --keep still\n"
-      "win, --pure gives every tensor the base format. See docs/mixes.md.");
+      "win, --pure gives every tensor the base format. See docs/mixes.md.\n"
+      "\n"
+      "Calibration: --calibration FILE gives each weight's real inputs X (an activations file) or their\n"
+      "statistics (a file from `qlinear calibrate`), by weight name. --method gptq compensates each\n"
+      "tensor's rounding errors through XᵀX; a tensor without data in FILE gets --method search and the\n"
+      "report says so. The report's out.err is ‖X(W−Q)ᵀ‖ / ‖X·Wᵀ‖ on those inputs.\n"
+      "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq \\\n"
+      "           --calibration acts.safetensors");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
       ->required()
@@ -184,10 +229,26 @@ void add_quantize_command(CLI::App& app) {
                   "importance matrix from llama.cpp's llama-imatrix (.gguf or legacy .dat): tensors with an "
                   "entry are quantized with it (q4_0..q5_1, K- and i-quants; i8/i4 with --clip mse)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--method", o->method,
+                  "how codes are chosen: reference (ggml's bytes), search (per block, the scales with the least "
+                  "weighted error), gptq (error compensation through the inputs' XᵀX; needs --calibration)")
+      ->check(CLI::IsMember({"reference", "search", "gptq"}))
+      ->capture_default_str();
+  cmd->add_option("--damping", o->damping, "gptq: fraction of mean(diag XᵀX) added to the diagonal")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            try {
+              return std::stod(v) >= 0 ? "" : "the damping must be >= 0, got " + v;
+            } catch (const std::exception&) {
+              return "not a number: " + v;
+            }
+          },
+          "FRACTION"))
+      ->capture_default_str();
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
-  o->affine.add_to(*cmd);
+  o->affine.add_to(*cmd, &o->calibration);
   add_threads_option(*cmd);
   cmd->callback([o] { run_quantize(*o); });
 }
