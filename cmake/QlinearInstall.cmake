@@ -22,5 +22,15 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qlinearConfig.cmake
 
 # The .pc file locates the prefix from its own folder, so an install under any --prefix works.
 file(RELATIVE_PATH QLINEAR_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+# OpenBLAS must follow a static libqlinear on the link line (pkg-config --libs leaves out
+# Libs.private unless --static); a shared one carries its own dependency.
+get_target_property(QLINEAR_TYPE qlinear TYPE)
+if(QLINEAR_TYPE STREQUAL "STATIC_LIBRARY")
+  set(QLINEAR_PC_STATIC_LIBS " -lopenblas -lpthread")
+  set(QLINEAR_PC_PRIVATE_LIBS "")
+else()
+  set(QLINEAR_PC_STATIC_LIBS "")
+  set(QLINEAR_PC_PRIVATE_LIBS "-lopenblas -lpthread")
+endif()
 configure_file(cmake/qlinear.pc.in ${CMAKE_CURRENT_BINARY_DIR}/qlinear.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qlinear.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

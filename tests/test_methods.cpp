@@ -164,6 +164,7 @@ std::vector<MethodCase> method_cases() {
       {Format::i4, {.symmetric = false, .granularity = G::group, .group_size = 32}, "i4_asym_g32"},
       {Format::i8, {.symmetric = true, .granularity = G::group, .group_size = 64}, "i8_g64"},
       {Format::i8, {.symmetric = false, .granularity = G::tensor}, "i8_asym_tensor"},
+      {Format::i4, {.symmetric = true, .granularity = G::group, .group_size = 256}, "i4_g256"},
   };
 }
 
@@ -201,17 +202,21 @@ class MethodTest : public ::testing::TestWithParam<MethodCase> {};
 // With XᵀX = I nothing is compensated (U is diagonal), so gptq must pick the very params and
 // levels that search picks: one code path for both, checked byte for byte.
 TEST_P(MethodTest, GptqWithIdentityStatisticsGivesTheBytesOfSearch) {
-  constexpr std::size_t rows = 9, cols = 70;  // padding after 64
-  std::vector<float> x(cols * cols, 0.0f);
-  for (std::size_t i = 0; i < cols; ++i) x[i * cols + i] = 1.0f;
-  Calibration identity(cols);
-  identity.add(x, cols);
-  const std::vector<float> w = test::gaussian(rows * cols, 11);
-  QuantizeOptions o{.affine = GetParam().affine, .method = Method::search, .calibration = &identity};
-  const QuantizedTensor searched = quantize(w, rows, cols, GetParam().format, o);
-  o.method = Method::gptq;
-  const QuantizedTensor compensated = quantize(w, rows, cols, GetParam().format, o);
-  expect_same_tensor(searched, compensated);
+  // Shorter than a block, padding after 64, and two 256-groups with padding.
+  for (const std::size_t cols : {5u, 70u, 300u}) {
+    constexpr std::size_t rows = 9;
+    std::vector<float> x(cols * cols, 0.0f);
+    for (std::size_t i = 0; i < cols; ++i) x[i * cols + i] = 1.0f;
+    Calibration identity(cols);
+    identity.add(x, cols);
+    const std::vector<float> w = test::gaussian(rows * cols, 11);
+    QuantizeOptions o{.affine = GetParam().affine, .method = Method::search, .calibration = &identity};
+    const QuantizedTensor searched = quantize(w, rows, cols, GetParam().format, o);
+    o.method = Method::gptq;
+    const QuantizedTensor compensated = quantize(w, rows, cols, GetParam().format, o);
+    SCOPED_TRACE("cols " + std::to_string(cols));
+    expect_same_tensor(searched, compensated);
+  }
 }
 
 // Fewer rows than inputs (XᵀX of rank 24 < 96) and a column no input reaches: the damping makes
@@ -417,6 +422,11 @@ TEST(MethodsRealData, EveryFormatBeatsReferenceOnHeldOutInputs) {
     EXPECT_LT(p[3].ratio(), p[0].ratio()) << cases[k].name;
     EXPECT_LT(p[2].ratio(), p[0].ratio()) << cases[k].name;
     EXPECT_LT(p[3].ratio(), p[2].ratio()) << cases[k].name;
+    // The target, gptq at most half of ggml's importance-weighted rounding, where it is met
+    // (q4_1/q5_1 reach 0.54/0.53: their weighted reference is already strong; docs/methods.md).
+    if (cases[k].format != Format::q4_1 && cases[k].format != Format::q5_1) {
+      EXPECT_LE(p[3].ratio(), 0.5 * p[1].ratio()) << cases[k].name;
+    }
   }
 }
 
