@@ -3,6 +3,7 @@
 // measured, written and released before the next: memory stays near one tensor, not the model.
 
 #include "model/affine_gguf.hpp"
+#include "model/fused_quantize.hpp"
 #include "model/plan.hpp"
 #include "model/source.hpp"
 
@@ -113,7 +114,8 @@ std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, co
 // (several GGUF tensors each) only reach a GGUF writer: a safetensors plan holds float formats only.
 template <typename Writer>
 std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_t index,
-                           const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+                           const TensorDecision& d, const QuantPlan& plan, TensorReport& report,
+                           model::QuantizeWorkspace& workspace) {
   constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
   const SourceTensor& t = source.tensors()[index];
   if (!d.target) {
@@ -123,6 +125,13 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     const auto bytes = source.raw_bytes(index);
     writer.write_tensor_data(d.name, bytes);
     return bytes.size();
+  }
+  // One pass over the file's rows where it applies (same bytes, same statistics); importance
+  // weights, once a plan carries them, must be given here as they are to quantize().
+  if (const auto fused = model::quantize_and_measure(source, index, *d.target, {}, workspace)) {
+    report.stats = fused->stats;
+    writer.write_tensor_data(d.name, fused->bytes);
+    return fused->bytes.size();
   }
   const Quantized qt = quantize_tensor(source, index, d, plan.affine);
   report.stats = qt.stats;
@@ -154,6 +163,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
                            const std::vector<TensorDecision>& decisions, const QuantPlan& plan,
                            const ProgressCallback& progress) {
   ModelReport report;
+  model::QuantizeWorkspace workspace;  // one output buffer for every tensor, sized by the largest
   std::uint64_t total_in = 0, done_in = 0;
   for (const auto& t : source.tensors()) total_in += t.nbytes;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
@@ -163,7 +173,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.decision = decisions[i];
     entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
     entry.bytes_in = t.nbytes;
-    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry);
+    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry, workspace);
     source.release(i);
     release_free_heap();
     entry.seconds = seconds_since(start);

@@ -1,0 +1,58 @@
+#pragma once
+// Quantizing and measuring a tensor in one pass: row panels on every thread of the pool, each row
+// converted from the file's f32/f16/bf16 (through the kernel table), checked, quantized, and
+// dequantized again while it is in cache to add into the panel's error sums. The bytes are
+// quantize()'s and the statistics measure()'s, bit for bit (error_sums.hpp): this is the same
+// work without a float copy of the tensor, a second pass over it, or fresh buffers per tensor.
+
+#include "model/source.hpp"
+
+#include <qlinear/format.hpp>
+#include <qlinear/tensor.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+
+namespace qlinear::model {
+
+// A tensor's rows as the file stores them: rows × cols values of f32, f16 or bf16, little-endian,
+// at any byte address.
+struct StoredRows {
+  std::span<const std::byte> bytes;
+  Format stored = Format::f32;
+  std::size_t rows = 0, cols = 0;
+};
+
+// The output buffer, kept from tensor to tensor and grown only for a larger one: its pages are
+// faulted in once per model instead of once per tensor.
+class QuantizeWorkspace {
+ public:
+  std::byte* output(std::size_t bytes);
+
+ private:
+  std::unique_ptr<std::byte[]> output_;
+  std::size_t capacity_ = 0;
+};
+
+struct FusedResult {
+  std::span<const std::byte> bytes;  // in the workspace: valid until its next use
+  QuantStats stats;
+};
+
+// Empty where this pass does not apply: an affine target, rows the format must pad, a stored
+// format other than f32/f16/bf16, importance weights that quantize() would refuse, or a weight
+// that cannot be quantized (NaN, Inf, beyond f16). quantize() and measure() then do the same work
+// and give the error that names the weight.
+std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format target,
+                                                std::span<const float> importance,
+                                                QuantizeWorkspace& workspace);
+
+// The same for tensor `index` of a model, read from the file's bytes where it stores f32, f16 or
+// bf16 (of any shape: the last dimension is the row).
+std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::size_t index, Format target,
+                                                std::span<const float> importance,
+                                                QuantizeWorkspace& workspace);
+
+}  // namespace qlinear::model
