@@ -97,7 +97,9 @@ void expect_same_statistics(const QuantStats& s, const SequentialSums& ref, std:
     EXPECT_NEAR(s.cosine, cosine, std::fabs(cosine) * ratio(gd, g) + 8 * u);
   }
   const double rel = ref.signal2 > 0 ? std::sqrt(ref.error2 / ref.signal2) : nan;
-  if (ref.signal2 > 0) EXPECT_NEAR(s.rel_rmse, rel, rel * (ratio(g, g) / 2 + 4 * u));
+  if (ref.signal2 > 0) {
+    EXPECT_NEAR(s.rel_rmse, rel, rel * (ratio(g, g) / 2 + 4 * u));
+  }
 
   // The digits the report prints (report.cpp) are the same.
   EXPECT_EQ(core::format_significant(s.rel_rmse, 3), core::format_significant(rel, 3));

@@ -37,12 +37,14 @@ bool usable_importance(std::span<const float> importance, std::size_t cols) {
 }  // namespace
 
 std::byte* QuantizeWorkspace::output(std::size_t bytes) {
-  if (bytes > capacity_) {
-    output_.reset();  // give the smaller buffer back before taking the larger one
-    output_ = std::make_unique_for_overwrite<std::byte[]>(bytes);
-    capacity_ = bytes;
+  const int i = next_;
+  next_ = 1 - next_;
+  if (bytes > capacity_[i]) {
+    output_[i].reset();  // give the smaller buffer back before taking the larger one
+    output_[i] = std::make_unique_for_overwrite<std::byte[]>(bytes);
+    capacity_[i] = bytes;
   }
-  return output_.get();
+  return output_[i].get();
 }
 
 std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format target,

@@ -25,19 +25,22 @@ struct StoredRows {
   std::size_t rows = 0, cols = 0;
 };
 
-// The output buffer, kept from tensor to tensor and grown only for a larger one: its pages are
+// Two output buffers, used in turn (one tensor is written from one while the next is quantized
+// into the other), kept from tensor to tensor and grown only for a larger one: their pages are
 // faulted in once per model instead of once per tensor.
 class QuantizeWorkspace {
  public:
+  // The next buffer, of at least `bytes`; what the call before returned stays valid.
   std::byte* output(std::size_t bytes);
 
  private:
-  std::unique_ptr<std::byte[]> output_;
-  std::size_t capacity_ = 0;
+  std::unique_ptr<std::byte[]> output_[2];
+  std::size_t capacity_[2] = {0, 0};
+  int next_ = 0;
 };
 
 struct FusedResult {
-  std::span<const std::byte> bytes;  // in the workspace: valid until its next use
+  std::span<const std::byte> bytes;  // in the workspace: valid until its next use but one
   QuantStats stats;
 };
 

@@ -3,6 +3,7 @@
 // measured, written and released before the next: memory stays near one tensor, not the model.
 
 #include "model/affine_gguf.hpp"
+#include "model/background_write.hpp"
 #include "model/fused_quantize.hpp"
 #include "model/plan.hpp"
 #include "model/source.hpp"
@@ -115,10 +116,11 @@ std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, co
 template <typename Writer>
 std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_t index,
                            const TensorDecision& d, const QuantPlan& plan, TensorReport& report,
-                           model::QuantizeWorkspace& workspace) {
+                           model::QuantizeWorkspace& workspace, model::BackgroundWrite<Writer>& background) {
   constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
   const SourceTensor& t = source.tensors()[index];
   if (!d.target) {
+    background.wait();
     if constexpr (kGguf) {
       if (t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
     }
@@ -130,10 +132,11 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
   // weights, once a plan carries them, must be given here as they are to quantize().
   if (const auto fused = model::quantize_and_measure(source, index, *d.target, {}, workspace)) {
     report.stats = fused->stats;
-    writer.write_tensor_data(d.name, fused->bytes);
+    background.start(d.name, fused->bytes);  // written while the next tensor is quantized
     return fused->bytes.size();
   }
   const Quantized qt = quantize_tensor(source, index, d, plan.affine);
+  background.wait();
   report.stats = qt.stats;
   if constexpr (kGguf) {
     if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
@@ -163,7 +166,8 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
                            const std::vector<TensorDecision>& decisions, const QuantPlan& plan,
                            const ProgressCallback& progress) {
   ModelReport report;
-  model::QuantizeWorkspace workspace;  // one output buffer for every tensor, sized by the largest
+  model::QuantizeWorkspace workspace;  // two output buffers for every tensor, sized by the largest
+  model::BackgroundWrite<Writer> background(writer);
   std::uint64_t total_in = 0, done_in = 0;
   for (const auto& t : source.tensors()) total_in += t.nbytes;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
@@ -173,7 +177,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.decision = decisions[i];
     entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
     entry.bytes_in = t.nbytes;
-    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry, workspace);
+    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry, workspace, background);
     source.release(i);
     release_free_heap();
     entry.seconds = seconds_since(start);
@@ -184,6 +188,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     done_in += t.nbytes;
     if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
   }
+  background.wait();
   return report;
 }
 
