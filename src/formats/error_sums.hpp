@@ -25,8 +25,9 @@ struct ErrorLanes {
 };
 
 // Adds n elements of a row (original w and restored ŵ) into the lanes. Every implementation does,
-// per element, e = double(w) − double(ŵ) and then the four products and adds in double, without
-// fused multiply-adds, in element order within each lane: the results are identical bit for bit.
+// per element, e = double(w) − double(ŵ) and then the four products and adds in double, in element
+// order within each lane: the results are identical bit for bit. (A product of two floats is exact
+// in double, so a fused multiply-add may stand for w·w, ŵ·ŵ and w·ŵ; never for e·e.)
 using AccumulateErrorFn = void (*)(const float* original, const float* restored, std::size_t n,
                                    ErrorLanes& lanes);
 void accumulate_error_ref(const float* original, const float* restored, std::size_t n, ErrorLanes& lanes);

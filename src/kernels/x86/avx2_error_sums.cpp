@@ -1,7 +1,9 @@
 // AVX2 sums for the quantization statistics: lanes 0–3 and 4–7 of formats::ErrorLanes are two
-// vectors of doubles, and each lane sees the reference's operations in the reference's order
-// (convert, subtract, multiply, add; never fused), so the sums are identical bit for bit.
-// Compiled with -mavx2 -mfma -mf16c.
+// vectors of doubles, and each lane sees the reference's operations in the reference's order, so
+// the sums are identical bit for bit. The three sums of products of two floats use fused
+// multiply-adds: such a product (24 + 24 significant bits) is exact in double, so adding it rounds
+// once either way, and fma(w, w, s) is s + w·w to the bit. (w − ŵ)² is not exact in general: that
+// one stays a multiplication and an addition. Compiled with -mavx2 -mfma -mf16c.
 
 #include "kernels/x86/avx2.hpp"
 
@@ -26,9 +28,9 @@ void accumulate_error(const float* original, const float* restored, std::size_t 
     for (int h = 0; h < 2; ++h) {
       const __m256d e = _mm256_sub_pd(w[h], r[h]);
       e2[h] = _mm256_add_pd(e2[h], _mm256_mul_pd(e, e));
-      w2[h] = _mm256_add_pd(w2[h], _mm256_mul_pd(w[h], w[h]));
-      r2[h] = _mm256_add_pd(r2[h], _mm256_mul_pd(r[h], r[h]));
-      wr[h] = _mm256_add_pd(wr[h], _mm256_mul_pd(w[h], r[h]));
+      w2[h] = _mm256_fmadd_pd(w[h], w[h], w2[h]);
+      r2[h] = _mm256_fmadd_pd(r[h], r[h], r2[h]);
+      wr[h] = _mm256_fmadd_pd(w[h], r[h], wr[h]);
       // max keeps the larger of two non-NaN values, as the reference's compare does.
       mx[h] = _mm256_max_pd(mx[h], _mm256_andnot_pd(sign, e));
     }
