@@ -17,6 +17,11 @@
 #include <exception>
 #include <vector>
 
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 namespace qlinear::model {
 namespace {
 
@@ -146,6 +151,18 @@ std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::
   } catch (const Error& e) {
     throw Error(e.code(), "tensor '" + t.name + "': " + e.what());
   }
+}
+
+void prefetch(std::span<const std::byte> bytes) noexcept {
+#if defined(__unix__)
+  if (bytes.empty()) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(bytes.data()) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size();
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+#else
+  (void)bytes;
+#endif
 }
 
 }  // namespace qlinear::model

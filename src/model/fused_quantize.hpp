@@ -58,4 +58,9 @@ std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::
                                                 std::span<const float> importance,
                                                 QuantizeWorkspace& workspace);
 
+// Asks the kernel to start reading `bytes` (the next tensor, in a mapped file) into the page cache
+// now, so that reading overlaps quantizing the current tensor when the file is not cached yet. A
+// hint: nothing is mapped or counted as this process's memory, and failures are ignored.
+void prefetch(std::span<const std::byte> bytes) noexcept;
+
 }  // namespace qlinear::model

@@ -177,6 +177,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.decision = decisions[i];
     entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
     entry.bytes_in = t.nbytes;
+    if (i + 1 < decisions.size()) model::prefetch(source.raw_bytes(i + 1));  // read while this one is quantized
     entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry, workspace, background);
     source.release(i);
     release_free_heap();
