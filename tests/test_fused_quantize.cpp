@@ -8,6 +8,7 @@
 #include "core/text_table.hpp"
 #include "formats/error_sums.hpp"
 #include "kernels/kernel_table.hpp"
+#include "model/background_write.hpp"
 #include "model/fused_quantize.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
@@ -320,6 +321,33 @@ TEST(FusedQuantize, DeclinesWhatQuantizeMustHandleOrRefuse) {
   w[100] = 70000.0f;
   EXPECT_TRUE(fused(Format::q4_0, 64).has_value());
   EXPECT_FALSE(fused(Format::f16, 64).has_value());           // beyond f16
+}
+
+// Background writes keep their order, and a failed one throws at the next wait.
+struct RecordingWriter {
+  std::vector<std::string> names;
+  void write_tensor_data(std::string_view name, std::span<const std::byte> bytes) {
+    if (name == "bad") throw Error(ErrorCode::io, "disk full");
+    names.emplace_back(name);
+    EXPECT_EQ(bytes.size(), 3u);
+  }
+};
+
+TEST(BackgroundWrite, KeepsTheOrderAndPassesErrorsOn) {
+  RecordingWriter writer;
+  const std::byte bytes[3] = {};
+  {
+    model::BackgroundWrite<RecordingWriter> background(writer);
+    for (const char* name : {"a", "b", "c"}) background.start(name, bytes);
+    background.wait();
+    EXPECT_EQ(writer.names, (std::vector<std::string>{"a", "b", "c"}));
+    background.start("bad", bytes);
+    EXPECT_EQ(test::error_code_of([&] { background.wait(); }), ErrorCode::io);
+    background.start("bad", bytes);
+    EXPECT_EQ(test::error_code_of([&] { background.start("d", bytes); }), ErrorCode::io);
+    background.start("e", bytes);
+  }  // the destructor waits for "e"
+  EXPECT_EQ(writer.names, (std::vector<std::string>{"a", "b", "c", "e"}));
 }
 
 // A whole model: f32, f16 and bf16 tensors of a safetensors file, through quantize_model(); the
