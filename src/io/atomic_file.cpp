@@ -19,8 +19,8 @@ namespace {
 constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
 
 // The disk write-out of what has been written is started every so many bytes, so that commit()'s
-// fsync finds little left to do instead of a whole model's pages (measured: 63 ms of fsync after a
-// 132 MB file, all of it waiting at the end).
+// fsync finds little left to do instead of a whole model's pages (measured: 40–63 ms of fsync after
+// a 132 MB file before, all of it waiting at the end; 4–12 ms with this).
 constexpr std::uint64_t kWritebackBytes = std::uint64_t{32} << 20;
 
 std::string unique_suffix() {
