@@ -320,6 +320,32 @@ TEST(FusedQuantize, DeclinesWhatQuantizeMustHandleOrRefuse) {
   EXPECT_FALSE(fused(Format::f16, 64).has_value());           // beyond f16
 }
 
+// A second output buffer only where the output is smaller than the input: otherwise the previous
+// result is released first and its buffer used again, so memory stays within input + one output.
+TEST(FusedQuantize, ASecondBufferOnlyForOutputsSmallerThanTheInput) {
+  model::QuantizeWorkspace workspace;
+  std::byte* a = workspace.output(4096);  // both buffers large enough for every output below
+  std::byte* b = workspace.output(4096);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(workspace.output(100, false), b);
+  EXPECT_EQ(workspace.output(100), a);
+
+  const std::size_t rows = 8, cols = 64;
+  const auto w = test::gaussian(rows * cols, 2);
+  const auto bytes = stored_rows(w, Format::f32, 0);
+  int released = 0;
+  const auto release = [&] { ++released; };
+  const auto q4 = model::quantize_and_measure({bytes, Format::f32, rows, cols}, Format::q4_0, {}, workspace, release);
+  const auto q8 = model::quantize_and_measure({bytes, Format::f32, rows, cols}, Format::q8_0, {}, workspace, release);
+  ASSERT_TRUE(q4 && q8);
+  EXPECT_EQ(released, 0);
+  EXPECT_NE(q4->bytes.data(), q8->bytes.data());  // q4's bytes can still be written meanwhile
+  const auto f32 = model::quantize_and_measure({bytes, Format::f32, rows, cols}, Format::f32, {}, workspace, release);
+  ASSERT_TRUE(f32);
+  EXPECT_EQ(released, 1);
+  EXPECT_EQ(f32->bytes.data(), q8->bytes.data());
+}
+
 // Background writes keep their order, and a failed one throws at the next wait.
 struct RecordingWriter {
   std::vector<std::string> names;

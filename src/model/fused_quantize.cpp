@@ -41,7 +41,8 @@ bool usable_importance(std::span<const float> importance, std::size_t cols) {
 
 }  // namespace
 
-std::byte* QuantizeWorkspace::output(std::size_t bytes) {
+std::byte* QuantizeWorkspace::output(std::size_t bytes, bool keep_previous) {
+  if (!keep_previous) next_ = 1 - next_;  // the buffer handed out last time
   const int i = next_;
   next_ = 1 - next_;
   if (bytes > capacity_[i]) {
@@ -54,7 +55,8 @@ std::byte* QuantizeWorkspace::output(std::size_t bytes) {
 
 std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format target,
                                                 std::span<const float> importance,
-                                                QuantizeWorkspace& workspace) {
+                                                QuantizeWorkspace& workspace,
+                                                const std::function<void()>& release_previous) {
   const formats::FormatTraits& t = formats::traits(target);
   const FormatInfo& info = t.info;
   const std::size_t rows = input.rows, cols = input.cols, value_bytes = stored_value_bytes(input.stored);
@@ -75,7 +77,9 @@ std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format 
       input.stored == Format::f32 ? nullptr : k.dequantize_row[index(input.stored)];
   const std::uint32_t limit = formats::out_of_range_limit(target);
   const std::size_t row_bytes = formats::padded_row_bytes(info, cols);
-  std::byte* const out = workspace.output(rows * row_bytes);
+  const bool reuse = release_previous && rows * row_bytes >= input.bytes.size();
+  if (reuse) release_previous();
+  std::byte* const out = workspace.output(rows * row_bytes, !reuse);
 
   const std::size_t panel_rows = formats::error_panel_rows(cols);
   const std::size_t panels = (rows + panel_rows - 1) / panel_rows;
@@ -137,7 +141,8 @@ std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format 
 
 std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::size_t index, Format target,
                                                 std::span<const float> importance,
-                                                QuantizeWorkspace& workspace) {
+                                                QuantizeWorkspace& workspace,
+                                                const std::function<void()>& release_previous) {
   const SourceTensor& t = source.tensors()[index];
   if (t.affine_format || t.shape.empty()) return std::nullopt;
   const Format stored = t.ggml_type == 0 ? Format::f32 : t.ggml_type == 1 ? Format::f16 : Format::bf16;
@@ -147,7 +152,8 @@ std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::
   if (cols == 0) return std::nullopt;
   const std::size_t rows = bytes.size() / stored_value_bytes(stored) / cols;
   try {
-    return quantize_and_measure(StoredRows{bytes, stored, rows, cols}, target, importance, workspace);
+    return quantize_and_measure(StoredRows{bytes, stored, rows, cols}, target, importance, workspace,
+                                release_previous);
   } catch (const Error& e) {
     throw Error(e.code(), "tensor '" + t.name + "': " + e.what());
   }

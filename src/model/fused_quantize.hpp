@@ -11,6 +11,7 @@
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,8 +31,9 @@ struct StoredRows {
 // faulted in once per model instead of once per tensor.
 class QuantizeWorkspace {
  public:
-  // The next buffer, of at least `bytes`; what the call before returned stays valid.
-  std::byte* output(std::size_t bytes);
+  // A buffer of at least `bytes`: the other one than last time when `keep_previous` (what the call
+  // before returned stays valid), else the same one again.
+  std::byte* output(std::size_t bytes, bool keep_previous = true);
 
  private:
   std::unique_ptr<std::byte[]> output_[2];
@@ -48,15 +50,23 @@ struct FusedResult {
 // format other than f32/f16/bf16, importance weights that quantize() would refuse, or a weight
 // that cannot be quantized (NaN, Inf, beyond f16). quantize() and measure() then do the same work
 // and give the error that names the weight.
+//
+// The previous result's bytes stay valid, in the workspace's other buffer, while the output is
+// smaller than the input (the usual case: a second output buffer then costs less than the input).
+// Otherwise (f32 to f32, bf16 to f32, ...) `release_previous` is called first, to finish with them,
+// and the same buffer is used again, so memory stays within the input and one output; without
+// it, the other buffer is used all the same.
 std::optional<FusedResult> quantize_and_measure(const StoredRows& input, Format target,
                                                 std::span<const float> importance,
-                                                QuantizeWorkspace& workspace);
+                                                QuantizeWorkspace& workspace,
+                                                const std::function<void()>& release_previous = {});
 
 // The same for tensor `index` of a model, read from the file's bytes where it stores f32, f16 or
 // bf16 (of any shape: the last dimension is the row).
 std::optional<FusedResult> quantize_and_measure(const ModelSource& source, std::size_t index, Format target,
                                                 std::span<const float> importance,
-                                                QuantizeWorkspace& workspace);
+                                                QuantizeWorkspace& workspace,
+                                                const std::function<void()>& release_previous = {});
 
 // Asks the kernel to start reading `bytes` (the next tensor, in a mapped file) into the page cache
 // now, so that reading overlaps quantizing the current tensor when the file is not cached yet. A

@@ -130,7 +130,8 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
   }
   // One pass over the file's rows where it applies (same bytes, same statistics); importance
   // weights, once a plan carries them, must be given here as they are to quantize().
-  if (const auto fused = model::quantize_and_measure(source, index, *d.target, {}, workspace)) {
+  if (const auto fused = model::quantize_and_measure(source, index, *d.target, {}, workspace,
+                                                     [&] { background.wait(); })) {
     report.stats = fused->stats;
     background.start(d.name, fused->bytes);  // written while the next tensor is quantized
     return fused->bytes.size();
