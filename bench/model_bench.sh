@@ -8,6 +8,7 @@
 #
 #   bench/model_bench.sh [--qlinear build/qlinear] [--dir DIR] [--threads 2] [--runs 5] [--types "q4_0 q8_0"]
 #   QBENCH="/path/to/qbench" bench/model_bench.sh        # qbench IN OUT TYPE THREADS
+#   BASELINE=/path/to/older/qlinear bench/model_bench.sh # an older build too, as "baseline"
 #
 # Every output file is deleted before each run, for both tools, so that both write a new file:
 # qlinear always does (it writes a temporary file and renames it over the old one at the end), while
@@ -48,9 +49,11 @@ results="$dir/results.txt"
 run() {  # tool type
   local tool="$1" type="$2" out="$dir/out-$1-$2.gguf" timing="$dir/time.txt"
   rm -f "$out"
-  if [[ "$tool" == qlinear ]]; then
-    /usr/bin/time -f "%e %U %S %M" -o "$timing" "$qlinear" quantize "$model" "$out" --type "$type" \
-      --threads "$threads" -q > "$dir/report-$type.txt"
+  if [[ "$tool" == qlinear || "$tool" == baseline ]]; then
+    local exe="$qlinear"
+    [[ "$tool" == baseline ]] && exe="$BASELINE"
+    /usr/bin/time -f "%e %U %S %M" -o "$timing" "$exe" quantize "$model" "$out" --type "$type" \
+      --threads "$threads" -q > "$dir/report-$tool-$type.txt"
   else
     /usr/bin/time -f "%e %U %S %M" -o "$timing" "$QBENCH" "$model" "$out" "$type" "$threads" 2> "$dir/llama-$type.log"
   fi
@@ -63,6 +66,7 @@ for ((r = 0; r < runs; ++r)); do
   for type in $types; do
     run qlinear "$type"
     if [[ -n "${QBENCH:-}" ]]; then run llama "$type"; fi
+    if [[ -n "${BASELINE:-}" ]]; then run baseline "$type"; fi
   done
 done
 
@@ -86,7 +90,8 @@ for (tool, typ), m in sorted(med.items()):
         tool, typ, m["wall"], "[%.2f-%.2f]" % m["range"], m["user"], m["sys"], m["rss"] / 1024,
         size / 1e6 / m["wall"], (m["user"] + m["sys"]) / m["wall"]))
 for typ in sorted({t for _, t in med}):
-    if ("llama", typ) in med and ("qlinear", typ) in med:
-        print("%s: qlinear is %.2fx faster than llama_model_quantize (median wall)" % (
-            typ, med[("llama", typ)]["wall"] / med[("qlinear", typ)]["wall"]))
+    for other, what in (("llama", "llama_model_quantize"), ("baseline", "the baseline build")):
+        if (other, typ) in med and ("qlinear", typ) in med:
+            print("%s: qlinear is %.2fx faster than %s (median wall)" % (
+                typ, med[(other, typ)]["wall"] / med[("qlinear", typ)]["wall"], what))
 EOF
