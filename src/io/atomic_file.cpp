@@ -19,8 +19,9 @@ namespace {
 constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
 
 // The disk write-out of what has been written is started every so many bytes, so that commit()'s
-// fsync finds little left to do instead of a whole model's pages (measured: 40–63 ms of fsync after
-// a 132 MB file before, all of it waiting at the end; 4–12 ms with this).
+// fsync finds little left to do instead of a whole model's pages, which matters where the disk is
+// slower than the quantizer. Measured here (a fast virtual disk, a 132 MB q8_0 file): fsync 40–63 ms
+// before, 4–12 ms with this, and the same median wall time end to end (0.40 s, 6 runs each).
 constexpr std::uint64_t kWritebackBytes = std::uint64_t{32} << 20;
 
 std::string unique_suffix() {
