@@ -178,7 +178,7 @@ TEST(FusedKernels, HalfAndBfloatConversionsAreExactForEveryValue) {
 TEST(FusedKernels, DequantizersMatchTheReference) {
   const std::size_t cols = 32 * 37;
   const auto w = test::gaussian(4 * cols, 5, 3.0f);
-  for (Format f : {Format::q4_0, Format::q8_0, Format::q4_1, Format::q5_0, Format::q6_K}) {
+  for (Format f : {Format::q4_0, Format::q8_0, Format::q4_1, Format::q5_0, Format::q5_1, Format::q6_K}) {
     const QuantizedTensor q = quantize(w, 4, cols, f);
     const formats::FormatTraits& t = formats::traits(f);
     for (Isa isa : levels()) {

@@ -66,6 +66,9 @@ KernelTable make_avx2_table() {
   set_dequantize(Format::bf16, &avx2::dequantize_row_bf16);
   set_dequantize(Format::q8_0, &avx2::dequantize_row_q8_0);
   set_dequantize(Format::q4_0, &avx2::dequantize_row_q4_0);
+  set_dequantize(Format::q4_1, &avx2::dequantize_row_q4_1);
+  set_dequantize(Format::q5_0, &avx2::dequantize_row_q5_0);
+  set_dequantize(Format::q5_1, &avx2::dequantize_row_q5_1);
   t.accumulate_error = &avx2::accumulate_error;
   return t;
 }

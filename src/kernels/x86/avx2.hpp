@@ -33,6 +33,9 @@ void dequantize_row_f16(const void* values, float* y, std::size_t n);
 void dequantize_row_bf16(const void* values, float* y, std::size_t n);
 void dequantize_row_q8_0(const void* blocks, float* y, std::size_t n);
 void dequantize_row_q4_0(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q4_1(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q5_0(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q5_1(const void* blocks, float* y, std::size_t n);
 
 // The statistics' sums, bit-identical to formats::accumulate_error_ref (avx2_error_sums.cpp).
 void accumulate_error(const float* original, const float* restored, std::size_t n, formats::ErrorLanes& lanes);
