@@ -60,7 +60,7 @@ void check_shape(std::span<const float> w, std::size_t rows, std::size_t cols) {
   throw Error(ErrorCode::internal, "a weight was flagged unrepresentable but none is");
 }
 
-constexpr std::uint32_t limit_bits(Format format) { return format == Format::f16 ? 0x477ff000u : 0x7f800000u; }
+std::uint32_t limit_bits(Format format) { return formats::out_of_range_limit(format); }
 
 void check_values(std::span<const float> w, std::size_t cols, Format format) {
   const std::size_t chunks = (w.size() + kChunk - 1) / kChunk;
@@ -173,6 +173,10 @@ QuantizedTensor quantize_affine(std::span<const float> w, std::size_t rows, std:
 }
 
 }  // namespace
+
+std::uint32_t formats::out_of_range_limit(Format format) noexcept {
+  return format == Format::f16 ? 0x477ff000u : 0x7f800000u;
+}
 
 // Integer tests on the bits, so the loop vectorizes (the error message comes from a slow scan
 // that only runs when this finds something).

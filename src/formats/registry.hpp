@@ -31,6 +31,8 @@ const FormatTraits& traits(Format format);
 // rounds to Inf in f16).
 using OutOfRangeFn = bool (*)(const float* x, std::size_t n, std::uint32_t limit_bits);
 bool any_out_of_range_ref(const float* x, std::size_t n, std::uint32_t limit_bits);
+// The limit quantize() checks a format's weights against: f16 also refuses what rounds to Inf.
+std::uint32_t out_of_range_limit(Format format) noexcept;
 
 // quantize() with the block rows checked by check_fn and quantized by row_fn (bytes identical to
 // the reference's); a null pointer means the reference. The kernels layer passes its fastest ones.

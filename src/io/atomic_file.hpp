@@ -35,6 +35,7 @@ class AtomicFile {
 
  private:
   void flush_buffer();
+  void start_writeback() noexcept;
   [[noreturn]] void fail(const char* what, int err);
   void discard() noexcept;
 
@@ -43,6 +44,7 @@ class AtomicFile {
   int fd_ = -1;
   std::vector<std::byte> buffer_;
   std::uint64_t position_ = 0;
+  std::uint64_t written_back_ = 0;  // bytes from the start whose write-out to disk has been started
   bool committed_ = false;
 };
 

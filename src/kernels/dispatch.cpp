@@ -26,7 +26,9 @@ KernelTable make_scalar_table() {
     const auto f = static_cast<Format>(i);
     t.quantize_row[i] = nullptr;  // the reference quantizers are the scalar ones
     t.gemm[i] = is_float_format(f) ? &scalar::gemm_float : &scalar::gemm_quantized;
+    t.dequantize_row[i] = formats::traits(f).dequantize_row_ref;
   }
+  t.accumulate_error = &formats::accumulate_error_ref;
   t.quantize_activation_row = &scalar::quantize_activation_row;
   t.any_out_of_range = &formats::any_out_of_range_ref;
   t.int_tile_rows = 1;
@@ -65,6 +67,15 @@ KernelTable make_avx2_table() {
   t.any_out_of_range = &avx2::any_out_of_range;
   t.int_tile_rows = avx2::kIntTileRows;
   t.float_tile_rows = avx2::kFloatTileRows;
+  auto set_dequantize = [&](Format f, formats::DequantizeRowFn fn) { t.dequantize_row[static_cast<std::size_t>(f)] = fn; };
+  set_dequantize(Format::f16, &avx2::dequantize_row_f16);
+  set_dequantize(Format::bf16, &avx2::dequantize_row_bf16);
+  set_dequantize(Format::q8_0, &avx2::dequantize_row_q8_0);
+  set_dequantize(Format::q4_0, &avx2::dequantize_row_q4_0);
+  set_dequantize(Format::q4_1, &avx2::dequantize_row_q4_1);
+  set_dequantize(Format::q5_0, &avx2::dequantize_row_q5_0);
+  set_dequantize(Format::q5_1, &avx2::dequantize_row_q5_1);
+  t.accumulate_error = &avx2::accumulate_error;
   return t;
 }
 

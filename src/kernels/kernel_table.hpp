@@ -6,6 +6,7 @@
 // they need no inline function from shared headers (a shared inline function compiled with AVX2
 // flags could be the copy the linker keeps for everyone).
 
+#include "formats/error_sums.hpp"
 #include "formats/registry.hpp"
 #include "formats/weight_view.hpp"
 #include "kernels/activations.hpp"
@@ -118,6 +119,10 @@ struct KernelTable {
   GemmFn gemm[kFormatCount];
   std::size_t int_tile_rows;    // activation rows per tile for batches > 1 (integer formats)
   std::size_t float_tile_rows;  // the same for float formats
+  // Stored rows (aligned for their type) → f32, bit-identical to the reference dequantizers (f16/bf16
+  // input conversion, the restored rows of the statistics); null for the affine formats.
+  formats::DequantizeRowFn dequantize_row[kFormatCount];
+  formats::AccumulateErrorFn accumulate_error;  // the statistics' sums, bit-identical to the reference
 };
 
 const KernelTable& kernel_table(Isa isa);

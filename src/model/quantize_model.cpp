@@ -3,6 +3,8 @@
 // measured, written and released before the next: memory stays near one tensor, not the model.
 
 #include "model/affine_gguf.hpp"
+#include "model/background_write.hpp"
+#include "model/fused_quantize.hpp"
 #include "model/importance.hpp"
 #include "model/output_error.hpp"
 #include "model/plan.hpp"
@@ -55,6 +57,17 @@ std::string_view method_name(Method m) noexcept {
   return "?";
 }
 
+// f32, f16, bf16: no codes to choose.
+bool is_conversion(Format target) {
+  const FormatInfo& info = format_info(target);
+  return info.block_size == 1 && !info.affine;
+}
+
+// What the report calls the reference method for a target.
+std::string reference_method_name(Format target) {
+  return is_conversion(target) ? "conversion" : std::string(method_name(Method::reference));
+}
+
 // The tensor's calibration data from the plan's file, when it has an entry; Error(size_mismatch) for
 // an entry of another width.
 std::optional<Calibration> calibration_for(const QuantPlan& plan, const TensorDecision& d) {
@@ -80,9 +93,8 @@ Quantized quantize_tensor(const ModelSource& source, std::size_t index, const Te
     QuantizeOptions options{plan.affine, importance};
     options.damping = plan.damping;
     std::string method;
-    const FormatInfo& info = format_info(*d.target);
-    if (info.block_size == 1 && !info.affine) {
-      method = "conversion";  // f32, f16, bf16: no codes to choose
+    if (is_conversion(*d.target)) {
+      method = reference_method_name(*d.target);
     } else {
       options.method = plan.method;
       options.calibration = calibration ? &*calibration : nullptr;
@@ -179,10 +191,12 @@ std::uint64_t write_affine_parts(GgufWriter& writer, const std::string& name, co
 // (several GGUF tensors each) only reach a GGUF writer: a safetensors plan holds float formats only.
 template <typename Writer>
 std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_t index,
-                           const TensorDecision& d, const QuantPlan& plan, TensorReport& report) {
+                           const TensorDecision& d, const QuantPlan& plan, TensorReport& report,
+                           model::QuantizeWorkspace& workspace, model::BackgroundWrite<Writer>& background) {
   constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
   const SourceTensor& t = source.tensors()[index];
   if (!d.target) {
+    background.wait();
     if constexpr (kGguf) {
       if (t.affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
     }
@@ -191,7 +205,20 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     return bytes.size();
   }
   const auto importance = model::importance_for(plan, d);
+  report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
+  // One pass over the file's rows where it applies (the same bytes and statistics as the path
+  // below): the reference method, with no calibration data to measure an output error on.
+  if (plan.method == Method::reference && !plan.calibration) {
+    if (const auto fused = model::quantize_and_measure(source, index, *d.target, importance, workspace,
+                                                       [&] { background.wait(); })) {
+      report.stats = fused->stats;
+      report.method = reference_method_name(*d.target);
+      background.start(d.name, fused->bytes);  // written while the next tensor is quantized
+      return fused->bytes.size();
+    }
+  }
   const Quantized qt = quantize_tensor(source, index, d, plan, importance);
+  background.wait();
   report.stats = qt.stats;
   report.method = qt.method;
   if (qt.output) {
@@ -199,7 +226,6 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     report.output_error2 = qt.output->error2;
     report.output_signal2 = qt.output->signal2;
   }
-  report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
   if constexpr (kGguf) {
     if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, qt.q);
   }
@@ -228,6 +254,8 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
                            const std::vector<TensorDecision>& decisions, const QuantPlan& plan,
                            const ProgressCallback& progress) {
   ModelReport report;
+  model::QuantizeWorkspace workspace;  // two output buffers for every tensor, sized by the largest
+  model::BackgroundWrite<Writer> background(writer);
   std::uint64_t total_in = 0, done_in = 0;
   for (const auto& t : source.tensors()) total_in += t.nbytes;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
@@ -237,7 +265,8 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.decision = decisions[i];
     entry.format_out = decisions[i].target ? std::string(format_name(*decisions[i].target)) : t.format_in;
     entry.bytes_in = t.nbytes;
-    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry);
+    if (i + 1 < decisions.size()) model::prefetch(source.raw_bytes(i + 1));  // read while this one is quantized
+    entry.bytes_out = write_tensor(writer, source, i, decisions[i], plan, entry, workspace, background);
     source.release(i);
     release_free_heap();
     entry.seconds = seconds_since(start);
@@ -248,6 +277,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     done_in += t.nbytes;
     if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
   }
+  background.wait();
   return report;
 }
 

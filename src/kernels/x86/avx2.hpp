@@ -33,6 +33,18 @@ void gemm_kquant(const GemmArgs& args, std::size_t row_begin, std::size_t row_en
 void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                 std::size_t tile_begin, std::size_t tile_end);
 
+// Stored rows → f32, bit-identical to the reference dequantizers (avx2_dequantize.cpp).
+void dequantize_row_f16(const void* values, float* y, std::size_t n);
+void dequantize_row_bf16(const void* values, float* y, std::size_t n);
+void dequantize_row_q8_0(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q4_0(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q4_1(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q5_0(const void* blocks, float* y, std::size_t n);
+void dequantize_row_q5_1(const void* blocks, float* y, std::size_t n);
+
+// The statistics' sums, bit-identical to formats::accumulate_error_ref (avx2_error_sums.cpp).
+void accumulate_error(const float* original, const float* restored, std::size_t n, formats::ErrorLanes& lanes);
+
 // Activation rows per integer tile. Measured on the benchmark machine, 4096×4096, batch 120,
 // 1 thread, best of 3 (ms) for 2 / 3 / 4 / 5 / 6 rows: q4_0 19.2 / 18.0 / 17.8 / 17.5 / 17.4,
 // q8_0 28.0 / 26.3 / 26.2 / 26.0 / 25.0. Four is within 5% of the best and, unlike 5 and 6, wastes
