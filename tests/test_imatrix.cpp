@@ -4,7 +4,6 @@
 // (corpus/imatrix_corpus.cpp, run by test_malformed.cpp).
 
 #include "corpus/byte_builder.hpp"
-#include "formats/reference.hpp"
 #include "io/imatrix_parser.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
@@ -292,14 +291,6 @@ TEST(ImportanceMatrix, ExpertTensorsGetOneRowOfImportancePerExpert) {
   const Model m;
   const auto input = write_model(dir, m);
   const auto importance = skewed(128);
-  // Where the weighted q4_0 quantizer is still a placeholder that throws, it would throw on a worker
-  // thread: try it on one block here first.
-  try {
-    formats::block_q4_0 block;
-    formats::quantize_row_q4_0_weighted_ref(m.experts.data(), &block, 32, importance.data());
-  } catch (const Error& e) {
-    GTEST_SKIP() << "q4_0 weighted quantization: " << e.what();
-  }
   std::vector<std::byte> expected;
   for (std::size_t e = 0; e < 2; ++e) {
     const auto part = quantize(std::span(m.experts).subspan(e * 192, 192), 3, 64, Format::q4_0,
@@ -314,6 +305,32 @@ TEST(ImportanceMatrix, ExpertTensorsGetOneRowOfImportancePerExpert) {
   const GgufFile out = GgufFile::open(dir / "out.gguf");
   const auto bytes = out.tensor_data(*out.find_tensor("experts.weight"));
   EXPECT_EQ(std::vector<std::byte>(bytes.begin(), bytes.end()), expected);
+}
+
+// Block formats of f32 input take the one-pass path (quantize and measure together): the entry must
+// reach it as it reaches quantize().
+TEST(ImportanceMatrix, BlockFormatsWrittenInOnePassUseTheirEntry) {
+  test::TempDir dir;
+  const Model m;
+  const auto input = write_model(dir, m);
+  for (Format f : {Format::q4_0, Format::q4_1, Format::iq4_nl}) {
+    SCOPED_TRACE(format_name(f));
+    QuantPlan plan;
+    plan.default_format = f;
+    plan.importance =
+        std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(write_dat(dir, {{"a.weight", skewed(64)}})));
+    const ModelReport r = quantize_model(input, dir / "out.gguf", plan);
+    const auto weighted = quantize(m.a, 4, 64, f, QuantizeOptions{{}, skewed(64)});
+    const auto plain = quantize(m.a, 4, 64, f);
+    ASSERT_NE(std::vector<std::byte>(weighted.data().begin(), weighted.data().end()),
+              std::vector<std::byte>(plain.data().begin(), plain.data().end()));
+    const GgufFile out = GgufFile::open(dir / "out.gguf");
+    const auto bytes = out.tensor_data(*out.find_tensor("a.weight"));
+    EXPECT_EQ(std::vector<std::byte>(bytes.begin(), bytes.end()),
+              std::vector<std::byte>(weighted.data().begin(), weighted.data().end()));
+    EXPECT_TRUE(report_of(r, "a.weight").importance);
+    EXPECT_EQ(report_of(r, "a.weight").stats->rmse, measure(m.a, weighted).rmse);
+  }
 }
 
 // ---- qlinear quantize --imatrix ------------------------------------------------------------------------
