@@ -213,18 +213,25 @@ inline void pack_levels(const std::uint8_t* levels, block_q6_K& y) {
   }
 }
 
+// The sub-scale of largest magnitude (the first on ties) and that magnitude, as the references
+// pick it.
+struct LargestScale {
+  float value, magnitude;
+};
+inline LargestScale largest_magnitude(const float (&scales)[16]) {
+  LargestScale out{0.0f, 0.0f};
+  for (int j = 0; j < 16; ++j) {
+    const float magnitude = __builtin_fabsf(scales[j]);
+    if (magnitude > out.magnitude) out = {scales[j], magnitude};
+  }
+  return out;
+}
+
 void quantize_block_q6_K(const float* x, block_q6_K& y) {
   alignas(32) float scales[16];
   _mm256_store_ps(scales, search_scales(x));
   _mm256_store_ps(scales + 8, search_scales(x + 8 * kSubBlock));
-  float max_scale = 0.0f, max_abs_scale = 0.0f;
-  for (int j = 0; j < 16; ++j) {
-    const float magnitude = __builtin_fabsf(scales[j]);
-    if (magnitude > max_abs_scale) {
-      max_abs_scale = magnitude;
-      max_scale = scales[j];
-    }
-  }
+  const auto [max_scale, max_abs_scale] = largest_magnitude(scales);
   if (max_abs_scale < kNegligibleGroupMax) {
     std::memset(&y, 0, sizeof y);
     return;
@@ -326,14 +333,7 @@ void quantize_block_q3_K(const float* x, formats::block_q3_K& y) {
   alignas(32) float scales[16];
   _mm256_store_ps(scales, refine_scales_q3(x));
   _mm256_store_ps(scales + 8, refine_scales_q3(x + 8 * kSubBlock));
-  float max_scale = 0.0f, max_abs_scale = 0.0f;
-  for (int j = 0; j < 16; ++j) {
-    const float magnitude = __builtin_fabsf(scales[j]);
-    if (magnitude > max_abs_scale) {
-      max_abs_scale = magnitude;
-      max_scale = scales[j];
-    }
-  }
+  const auto [max_scale, max_abs_scale] = largest_magnitude(scales);
   // A stored sub-scale of 0 (all of them when max_scale is 0) keeps the levels of its search,
   // which this file does not compute: such blocks go to the reference whole.
   if (max_scale == 0.0f) {
