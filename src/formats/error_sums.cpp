@@ -11,27 +11,19 @@ namespace qlinear::formats {
 // two doubles per instruction) without reassociating anything; a plain compare takes the maximum
 // (std::fmax is a library call that its NaN rules keep from vectorizing, and no NaN reaches here).
 void accumulate_error_ref(const float* original, const float* restored, std::size_t n, ErrorLanes& s) {
+  const auto add = [&s](std::size_t lane, double w, double r) {
+    const double e = w - r, a = e < 0 ? -e : e;
+    s.error2[lane] += e * e;
+    s.signal2[lane] += w * w;
+    s.restored2[lane] += r * r;
+    s.dot[lane] += w * r;
+    s.max_abs[lane] = a > s.max_abs[lane] ? a : s.max_abs[lane];
+  };
   std::size_t i = 0;
   for (; i + kErrorLanes <= n; i += kErrorLanes) {
-    for (std::size_t j = 0; j < kErrorLanes; ++j) {
-      const double w = original[i + j], r = restored[i + j], e = w - r;
-      const double a = e < 0 ? -e : e;
-      s.error2[j] += e * e;
-      s.signal2[j] += w * w;
-      s.restored2[j] += r * r;
-      s.dot[j] += w * r;
-      s.max_abs[j] = a > s.max_abs[j] ? a : s.max_abs[j];
-    }
+    for (std::size_t j = 0; j < kErrorLanes; ++j) add(j, original[i + j], restored[i + j]);
   }
-  for (std::size_t j = 0; i < n; ++i, ++j) {
-    const double w = original[i], r = restored[i], e = w - r;
-    const double a = e < 0 ? -e : e;
-    s.error2[j] += e * e;
-    s.signal2[j] += w * w;
-    s.restored2[j] += r * r;
-    s.dot[j] += w * r;
-    s.max_abs[j] = a > s.max_abs[j] ? a : s.max_abs[j];
-  }
+  for (std::size_t j = 0; i < n; ++i, ++j) add(j, original[i], restored[i]);
 }
 
 ErrorLanes zero_lanes() noexcept {
