@@ -47,13 +47,8 @@ void quantize_row_q2_K_ref(const float* x, block_q2_K* y, std::size_t n) {
   for (std::size_t b = 0; b < n / kBlock256; ++b, x += kBlock256) {
     for (int i = 0; i < 256; ++i) weights[i] = std::fabs(x[i]);
     search_scale_and_min_groups(x, weights, 16, 16, 3, codes, fits, {-0.5f, 0.1f, 15}, FitError::absolute);
-    float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
-    for (int j = 0; j < 16; ++j) {
-      scales[j] = fits[j].scale;
-      mins[j] = fits[j].min;
-      if (fits[j].scale > max_scale) max_scale = fits[j].scale;
-      if (fits[j].min > max_min) max_min = fits[j].min;
-    }
+    // Scales are positive once the min is taken off.
+    const auto [max_scale, max_min] = split_fits(fits, 16, scales, mins);
     if (max_scale > 0) {
       const float iscale = 15.f / max_scale;
       for (int j = 0; j < 16; ++j) y[b].scales[j] = static_cast<std::uint8_t>(nearest_int(iscale * scales[j]));

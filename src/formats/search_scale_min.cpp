@@ -370,13 +370,8 @@ void quantize_scale_min_super_block(const float* x, int nmax, ScaleTrials trials
   }
   ScaleMinFit fits[8];
   search_scale_and_min_groups(x, weights, 8, 32, nmax, out.codes, fits, trials, FitError::squared);
-  float max_scale = 0, max_min = 0;  // scales are positive once the min is taken off
-  for (int j = 0; j < 8; ++j) {
-    scales[j] = fits[j].scale;
-    mins[j] = fits[j].min;
-    if (fits[j].scale > max_scale) max_scale = fits[j].scale;
-    if (fits[j].min > max_min) max_min = fits[j].min;
-  }
+  // Scales are positive once the min is taken off.
+  const auto [max_scale, max_min] = split_fits(fits, 8, scales, mins);
   const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
   const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
   std::uint8_t ls[8], lm[8];

@@ -52,6 +52,22 @@ ScaleMinFit search_scale_and_min(const float* x, const float* weights, int n, in
 void search_scale_and_min_groups(const float* x, const float* weights, int groups, int n, int nmax,
                                  std::uint8_t* codes, ScaleMinFit* fits, ScaleTrials trials, FitError error);
 
+// Splits n fits into their scales and mins and returns the largest of each (0 when none is
+// positive): what the K-quants quantize their sub-block scales and mins against.
+struct ScaleMinMaxima {
+  float scale, min;
+};
+inline ScaleMinMaxima split_fits(const ScaleMinFit* fits, int n, float* scales, float* mins) noexcept {
+  ScaleMinMaxima max{0.0f, 0.0f};
+  for (int j = 0; j < n; ++j) {
+    scales[j] = fits[j].scale;
+    mins[j] = fits[j].min;
+    if (fits[j].scale > max.scale) max.scale = fits[j].scale;
+    if (fits[j].min > max.min) max.min = fits[j].min;
+  }
+  return max;
+}
+
 // ggml's importance path of q4_1 and q5_1 (quantize_row_q4_1_impl / q5_1_impl) over a row of n
 // weights: per block of 32, the squared-error search with trials (nmax − 0.9 + 0.05·k)/range,
 // k = 0..36, weighted by importance_j·sqrt(σ² + x_j²), σ² the mean square of the whole row. Unlike
