@@ -42,6 +42,31 @@ TEST(ThreadPool, ManyCallsInARowAndNestedCallsComplete) {
   EXPECT_EQ(total.load(), 2000u * 5 * 3);
 }
 
+TEST(ThreadPool, AnExceptionInATaskReachesTheCallerAndThePoolGoesOn) {
+  for (std::size_t threads : {1, 2, 3}) {
+    const ThreadsScope scope(threads);
+    std::atomic<int> ran{0};
+    try {
+      core::parallel_for(1000, [&](std::size_t i) {
+        ran.fetch_add(1);
+        if (i == 17) throw Error(ErrorCode::invalid_argument, "task 17 failed");
+      });
+      ADD_FAILURE() << threads << " threads: the exception was lost";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      EXPECT_STREQ(e.what(), "task 17 failed");
+    }
+    // On one thread the tasks after the failing one are skipped; on more, which ones already ran
+    // depends on the scheduling. Then the pool still works.
+    if (threads == 1) {
+      EXPECT_EQ(ran.load(), 18);
+    }
+    std::vector<std::atomic<int>> runs(100);
+    core::parallel_for(runs.size(), [&](std::size_t i) { runs[i].fetch_add(1); });
+    for (auto& r : runs) ASSERT_EQ(r.load(), 1);
+  }
+}
+
 TEST(ThreadPool, CallersOnSeveralThreadsShareThePool) {
   const ThreadsScope scope(2);
   std::vector<std::thread> callers;
