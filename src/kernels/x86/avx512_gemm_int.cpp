@@ -6,9 +6,10 @@
 //
 // The GEMM (tiles of 4 activation rows) puts two neighbouring panels in one zmm register, lanes
 // 0–7 the first and 8–15 the second, so a block of 16 rows × 32 inputs is 8 `vpdpbusd` per
-// activation row. The GEMV keeps one panel per ymm register (avx512_panels.hpp).
-// Each activation row's sums run in two (GEMM) or four (GEMV) chains so that the instruction's
-// latency stays hidden.
+// activation row, and takes two such registers per tile, so that each broadcast activation word
+// serves 32 rows. The GEMV keeps one panel per ymm register (avx512_panels.hpp).
+// The sums run in 8 independent chains (GEMM: 4 activation rows × 2 registers; GEMV: 4 per
+// register) so that the instruction's latency stays hidden.
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c; nothing here may
 // call an inline function of a shared header.
 
@@ -33,125 +34,164 @@ struct Packing {
   static constexpr RecordLayout layout = record_layout(kBits, kScale, kMins, kOffset);
 };
 
-// The integer dots of one block, the register's rows × C activation rows: sum[c] lane r =
-// Σ code·q over the block, before the offset. rec0/rec1: the two panels' records (the same for Ymm).
+// The integer dots of one block, kGroups registers of rows × C activation rows: sum[c][g] lane r =
+// Σ code·q over the block, before the offset. Each activation broadcast serves every register.
 template <class P, class V, int C>
-inline void block_dots(const std::byte* rec0, const std::byte* rec1, const std::byte* x,
-                       typename V::I (&sum)[C]) {
+inline void block_dots(const Records<V>& rec, const std::byte* x, typename V::I (&sum)[C][V::kGroups]) {
   using I = typename V::I;
-  constexpr int K = V::kChains;
-  const std::byte* codes0 = rec0 + P::layout.codes;
-  const std::byte* codes1 = rec1 + P::layout.codes;
-  I acc[C][K];
+  constexpr int G = V::kGroups, K = V::kChains;
+  constexpr std::size_t kCodes = P::layout.codes;
+  I acc[C][G][K];
   #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) {
     #pragma GCC unroll 4
-    for (int k = 0; k < K; ++k) acc[c][k] = V::zero();
+    for (int g = 0; g < G; ++g) {
+      #pragma GCC unroll 4
+      for (int k = 0; k < K; ++k) acc[c][g][k] = V::zero();
+    }
   }
+  // acc[c][g][chain] += codes[g] · the 4 activation bytes at x + 32c + at.
+  auto dot_all = [&](const I (&codes)[G], std::size_t at, int chain_index) {
+    #pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const I q = V::splat(x + 32 * c + at);
+      #pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        I& a = acc[c][g][chain_index % K];
+        a = V::dot(a, codes[g], q);
+        chain(a);
+      }
+    }
+  };
   if constexpr (P::bits == CodeBits::eight) {
     #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
-      const I u = V::load(codes0 + 32 * s, codes1 + 32 * s);
-      #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        acc[c][s % K] = V::dot(acc[c][s % K], u, V::splat(x + 32 * c + 4 * s));
-        chain(acc[c][s % K]);
-      }
+      I u[G];
+      #pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) u[g] = V::load(rec.first(g) + kCodes + 32 * s, rec.last(g) + kCodes + 32 * s);
+      dot_all(u, 4 * s, s);
     }
   } else {
     const I low4 = V::bytes(0x0f);
     #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const I v = V::load(codes0 + 32 * j, codes1 + 32 * j);
-      I lo = V::land(v, low4);
-      I hi = V::land(V::shift4(v), low4);
-      if constexpr (P::bits == CodeBits::five) {
-        const std::byte* high0 = rec0 + P::layout.high;
-        const std::byte* high1 = rec1 + P::layout.high;
-        lo = V::fifth(lo, high0 + 4 * j, high1 + 4 * j);
-        hi = V::fifth(hi, high0 + 16 + 4 * j, high1 + 16 + 4 * j);
+      I lo[G], hi[G];
+      #pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        const I v = V::load(rec.first(g) + kCodes + 32 * j, rec.last(g) + kCodes + 32 * j);
+        lo[g] = V::land(v, low4);
+        hi[g] = V::land(V::shift4(v), low4);
+        if constexpr (P::bits == CodeBits::five) {
+          const std::byte* high0 = rec.first(g) + P::layout.high;
+          const std::byte* high1 = rec.last(g) + P::layout.high;
+          lo[g] = V::fifth(lo[g], high0 + 4 * j, high1 + 4 * j);
+          hi[g] = V::fifth(hi[g], high0 + 16 + 4 * j, high1 + 16 + 4 * j);
+        }
       }
-      #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        constexpr int kLo = 0;
-        auto& a = acc[c][(2 * j + kLo) % K];
-        a = V::dot(a, lo, V::splat(x + 32 * c + 4 * j));
-        chain(a);
-        auto& b = acc[c][(2 * j + 1) % K];
-        b = V::dot(b, hi, V::splat(x + 32 * c + 16 + 4 * j));
-        chain(b);
-      }
+      dot_all(lo, 4 * j, 2 * j);
+      dot_all(hi, 16 + 4 * j, 2 * j + 1);
     }
   }
   #pragma GCC unroll 16
   for (int c = 0; c < C; ++c) {
-    I s = acc[c][0];
     #pragma GCC unroll 4
-    for (int k = 1; k < K; ++k) s = V::add(s, acc[c][k]);
-    sum[c] = s;
+    for (int g = 0; g < G; ++g) {
+      I t = acc[c][g][0];
+      #pragma GCC unroll 4
+      for (int k = 1; k < K; ++k) t = V::add(t, acc[c][g][k]);
+      sum[c][g] = t;
+    }
   }
 }
 
-// Panels p0 and p1 (p0 alone for Ymm) against one tile of C activation rows: out[c] lane r = the
-// product of the register's row r with activation row c, bias not added.
+// One group of panels against one tile of C activation rows: out[c][g] lane r = the product of
+// register g's row r with activation row c, bias not added.
 template <class P, class V, int C>
-inline void panel_tile(const PackedView& w, std::size_t p0, std::size_t p1, const std::byte* act,
-                       std::size_t act_record, typename V::F (&out)[C]) {
+inline void panel_tile(const PackedView& w, const std::size_t (&panels)[Records<V>::kCount], const std::byte* act,
+                       std::size_t act_record, typename V::F (&out)[C][V::kGroups]) {
   using I = typename V::I;
   using F = typename V::F;
+  constexpr int G = V::kGroups;
   constexpr RecordLayout L = P::layout;
-  const std::byte* rec0 = w.data + p0 * w.panel_bytes;
-  const std::byte* rec1 = w.data + p1 * w.panel_bytes;
-  F acc[C];
+  Records<V> rec(w, panels);
+  F acc[C][G];
   #pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) acc[c] = V::fzero();
-  I row_offset = V::zero();
-  if constexpr (P::offset == OffsetKind::per_row) row_offset = V::load(w.row_offsets + p0 * 8, w.row_offsets + p1 * 8);
-  for (std::size_t b = 0; b < w.blocks; ++b, rec0 += L.bytes, rec1 += L.bytes, act += act_record) {
-    I sum[C];
-    block_dots<P, V, C>(rec0, rec1, act, sum);
+  for (int c = 0; c < C; ++c) {
+    #pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) acc[c][g] = V::fzero();
+  }
+  I row_offset[G];
+  #pragma GCC unroll 4
+  for (int g = 0; g < G; ++g) {
+    row_offset[g] = V::zero();
+    if constexpr (P::offset == OffsetKind::per_row) {
+      row_offset[g] = V::load(w.row_offsets + panels[g * V::kPanels] * 8,
+                              w.row_offsets + panels[g * V::kPanels + V::kPanels - 1] * 8);
+    }
+  }
+  for (std::size_t b = 0; b < w.blocks; ++b, rec.advance(L.bytes), act += act_record) {
+    I sum[C][G];
+    block_dots<P, V, C>(rec, act, sum);
     const std::byte* act_scale = act + C * 32;
     const std::byte* act_sum = act + C * 36;
-    F wscale = V::fzero();
-    if constexpr (P::scale == ScaleKind::f16_per_block) wscale = V::halves(rec0, rec1);
-    if constexpr (P::scale == ScaleKind::f32_per_block) wscale = V::floats(rec0, rec1);
-    I offset = row_offset;
-    if constexpr (P::offset == OffsetKind::per_block) offset = V::load(rec0 + L.offsets, rec1 + L.offsets);
+    F wscale[G];
+    I offset[G];
+    #pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) {
+      wscale[g] = V::fzero();
+      if constexpr (P::scale == ScaleKind::f16_per_block) wscale[g] = V::halves(rec.first(g), rec.last(g));
+      if constexpr (P::scale == ScaleKind::f32_per_block) wscale[g] = V::floats(rec.first(g), rec.last(g));
+      offset[g] = row_offset[g];
+      if constexpr (P::offset == OffsetKind::per_block) {
+        offset[g] = V::load(rec.first(g) + L.offsets, rec.last(g) + L.offsets);
+      }
+    }
     #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      if constexpr (P::offset == OffsetKind::constant) {
-        static_assert(P::constant == 8 || P::constant == 16 || P::constant == 128);
-        constexpr int kShift = P::constant == 8 ? 3 : P::constant == 16 ? 4 : 7;
-        sum[c] = V::sub(sum[c], V::template shl<kShift>(V::splat(act_sum + 4 * c)));
-      } else if constexpr (P::offset != OffsetKind::none) {
-        sum[c] = V::sub(sum[c], V::mul(offset, V::splat(act_sum + 4 * c)));
-      }
+      const I total = V::splat(act_sum + 4 * c);
       const F dx = V::fsplat(act_scale + 4 * c);
-      const F scale = P::scale == ScaleKind::f32_per_row ? dx : V::fmul(wscale, dx);
-      acc[c] = V::fma(V::to_float(sum[c]), scale, acc[c]);
+      #pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        I t = sum[c][g];
+        if constexpr (P::offset == OffsetKind::constant) {
+          static_assert(P::constant == 8 || P::constant == 16 || P::constant == 128);
+          constexpr int kShift = P::constant == 8 ? 3 : P::constant == 16 ? 4 : 7;
+          t = V::sub(t, V::template shl<kShift>(total));
+        } else if constexpr (P::offset != OffsetKind::none) {
+          t = V::sub(t, V::mul(offset[g], total));
+        }
+        const F scale = P::scale == ScaleKind::f32_per_row ? dx : V::fmul(wscale[g], dx);
+        acc[c][g] = V::fma(V::to_float(t), scale, acc[c][g]);
+      }
     }
     if constexpr (P::mins) {
-      const F m = V::halves(rec0 + L.mins, rec1 + L.mins);
-      #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) acc[c] = V::fma(m, V::fsplat(act + C * 40 + 4 * c), acc[c]);
+      #pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        const F m = V::halves(rec.first(g) + L.mins, rec.last(g) + L.mins);
+        #pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) acc[c][g] = V::fma(m, V::fsplat(act + C * 40 + 4 * c), acc[c][g]);
+      }
     }
   }
-  if constexpr (P::scale == ScaleKind::f32_per_row) {
-    const F s = V::floats(w.row_scales + p0 * 8, w.row_scales + p1 * 8);
+  #pragma GCC unroll 4
+  for (int g = 0; g < G; ++g) {
+    F s = V::fzero();
+    if constexpr (P::scale == ScaleKind::f32_per_row) {
+      s = V::floats(w.row_scales + panels[g * V::kPanels] * 8, w.row_scales + panels[g * V::kPanels + V::kPanels - 1] * 8);
+    }
     #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) acc[c] = V::fmul(acc[c], s);
+    for (int c = 0; c < C; ++c) out[c][g] = P::scale == ScaleKind::f32_per_row ? V::fmul(acc[c][g], s) : acc[c][g];
   }
-  #pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) out[c] = acc[c];
 }
 
 template <class P, class V, int C>
 void run(const GemmArgs& a, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
          std::size_t tile_end) {
-  for_each_panel_and_tile<V, C>(a, row_begin, row_end, tile_begin, tile_end,
-                                [&](std::size_t p0, std::size_t p1, const std::byte* act, typename V::F (&out)[C]) {
-                                  panel_tile<P, V, C>(*a.packed, p0, p1, act, a.act.record_bytes, out);
-                                });
+  for_each_panel_and_tile<V, C>(
+      a, row_begin, row_end, tile_begin, tile_end,
+      [&](const std::size_t (&panels)[Records<V>::kCount], const std::byte* act, typename V::F (&out)[C][V::kGroups]) {
+        panel_tile<P, V, C>(*a.packed, panels, act, a.act.record_bytes, out);
+      });
 }
 
 using RunFn = void (*)(const GemmArgs&, std::size_t, std::size_t, std::size_t, std::size_t);

@@ -6,7 +6,7 @@
 // The integer kernels see the 8-row panels of packed.hpp through two register types with the same
 // operations: Ymm, one panel (the GEMV, which streams the panels in memory order as the AVX2 GEMV
 // does: two weight streams were measured slower there, bench/README.md), and Zmm, two neighbouring
-// panels side by side, lanes 0–7 the first and 8–15 the second (the GEMM).
+// panels side by side, lanes 0–7 the first and 8–15 the second (the GEMM, two registers per tile).
 
 #include "kernels/kernel_table.hpp"
 
@@ -24,11 +24,6 @@ inline std::int32_t read32(const std::byte* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-inline float read_float(const std::byte* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
@@ -42,11 +37,14 @@ inline void chain(T& v) {
 struct Ymm {
   using I = __m256i;
   using F = __m256;
-  static constexpr std::size_t kPanels = 1;
-  static constexpr int kChains = 4;
+  static constexpr std::size_t kPanels = 1;  // per register
+  static constexpr int kGroups = 1;          // registers per tile
+  static constexpr int kChains = 4;          // sums per register and activation row
   static I zero() { return _mm256_setzero_si256(); }
   static I bytes(char b) { return _mm256_set1_epi8(b); }
-  static I splat(const std::byte* p) { return _mm256_set1_epi32(read32(p)); }
+  // From memory straight into the vector unit: set1 of a scalar read became a GPR load and a
+  // GPR-to-vector vpbroadcastd, two slow operations per activation word in the inner loop.
+  static I splat(const std::byte* p) { return _mm256_broadcastd_epi32(_mm_loadu_si32(p)); }
   static I load(const void* a, const void*) { return load256(a); }
   static F halves(const std::byte* a, const std::byte*) { return _mm256_cvtph_ps(load128(a)); }
   static F floats(const void* a, const void* b) { return _mm256_castsi256_ps(load(a, b)); }
@@ -74,7 +72,7 @@ struct Ymm {
   static I low16(I a) { return _mm256_srai_epi32(_mm256_slli_epi32(a, 16), 16); }  // sign-extended
   static I high16(I a) { return _mm256_srai_epi32(a, 16); }
   static F fzero() { return _mm256_setzero_ps(); }
-  static F fsplat(const std::byte* p) { return _mm256_set1_ps(read_float(p)); }
+  static F fsplat(const std::byte* p) { return _mm256_broadcastss_ps(_mm_load_ss(reinterpret_cast<const float*>(p))); }
   static F fmul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F to_float(I a) { return _mm256_cvtepi32_ps(a); }
@@ -91,10 +89,13 @@ struct Zmm {
   using I = __m512i;
   using F = __m512;
   static constexpr std::size_t kPanels = 2;
-  static constexpr int kChains = 2;
+  // Two registers (32 rows) share each activation broadcast: with one, the broadcasts bound the
+  // loop, one load per vpdpbusd (measured: q4_0 GEMM 1.4× the AVX2 level, two: see bench/README.md).
+  static constexpr int kGroups = 2;
+  static constexpr int kChains = 1;
   static I zero() { return _mm512_setzero_si512(); }
   static I bytes(char b) { return _mm512_set1_epi8(b); }
-  static I splat(const std::byte* p) { return _mm512_set1_epi32(read32(p)); }
+  static I splat(const std::byte* p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
   static I load(const void* a, const void* b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load256(a)), load256(b), 1);
   }
@@ -128,7 +129,7 @@ struct Zmm {
   static I low16(I a) { return _mm512_srai_epi32(_mm512_slli_epi32(a, 16), 16); }
   static I high16(I a) { return _mm512_srai_epi32(a, 16); }
   static F fzero() { return _mm512_setzero_ps(); }
-  static F fsplat(const std::byte* p) { return _mm512_set1_ps(read_float(p)); }
+  static F fsplat(const std::byte* p) { return _mm512_broadcastss_ps(_mm_load_ss(reinterpret_cast<const float*>(p))); }
   static F fmul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F to_float(I a) { return _mm512_cvtepi32_ps(a); }
@@ -139,27 +140,49 @@ struct Zmm {
   }
 };
 
-// The outer loop of the integer kernels: every panel (pair of panels for Zmm) in [row_begin, row_end)
-// against every activation tile of C rows in [tile_begin, tile_end); panel_tile(p0, p1, tile_records,
-// out) computes the outputs, stored here with the bias. row_begin is a multiple of 16, so pairs never
-// straddle two calls; the last panel of the matrix, when alone, is paired with itself and its copy
-// is not stored.
+// The records one tile reads: kGroups registers of kPanels neighbouring panels each, advanced
+// together record by record. Register g is loaded from first(g) (lanes 0–7) and last(g) (8–15).
+template <class V>
+struct Records {
+  static constexpr std::size_t kCount = V::kGroups * V::kPanels;
+  const std::byte* at[kCount];
+  Records(const PackedView& w, const std::size_t (&panels)[kCount]) {
+    for (std::size_t i = 0; i < kCount; ++i) at[i] = w.data + panels[i] * w.panel_bytes;
+  }
+  const std::byte* first(int g) const { return at[g * V::kPanels]; }
+  const std::byte* last(int g) const { return at[g * V::kPanels + V::kPanels - 1]; }
+  void advance(std::size_t bytes) {
+    for (const std::byte*& p : at) p += bytes;
+  }
+};
+
+// The outer loop of the integer kernels: every group of kGroups × kPanels panels in [row_begin,
+// row_end) against every activation tile of C rows in [tile_begin, tile_end); panel_tile(panels,
+// tile_records, out) computes out[c][g], the outputs of register g for activation row c, stored
+// here with the bias. Panels past row_end (the matrix's last rows, or a call's) are replaced by the
+// group's first and their outputs are not stored.
 template <class V, int C, typename PanelTile>
 inline void for_each_panel_and_tile(const GemmArgs& a, std::size_t row_begin, std::size_t row_end,
                                     std::size_t tile_begin, std::size_t tile_end, PanelTile&& panel_tile) {
-  constexpr std::size_t kRows = 8 * V::kPanels;
+  constexpr std::size_t kRows = 8 * V::kPanels, kStep = V::kPanels * V::kGroups;
   const ActivationTiles& t = a.act;
   const std::size_t tile_bytes = t.blocks * t.record_bytes;
-  for (std::size_t p = row_begin / 8; p * 8 < row_end; p += V::kPanels) {
-    const std::size_t r0 = p * 8, n = row_end - r0 < kRows ? row_end - r0 : kRows;
-    const std::size_t p1 = n > 8 ? p + 1 : p;
+  for (std::size_t p = row_begin / 8; p * 8 < row_end; p += kStep) {
+    std::size_t panels[kStep];
+    for (std::size_t i = 0; i < kStep; ++i) panels[i] = (p + i) * 8 < row_end ? p + i : p;
     for (std::size_t tile = tile_begin; tile < tile_end; ++tile) {
-      typename V::F out[C];
-      panel_tile(p, p1, t.data + tile * tile_bytes, out);
-      #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        const std::size_t b = tile * C + c;
-        if (b < a.batch) V::store(a.y + b * a.rows + r0, a.bias ? a.bias + r0 : nullptr, out[c], n);
+      typename V::F out[C][V::kGroups];
+      panel_tile(panels, t.data + tile * tile_bytes, out);
+      #pragma GCC unroll 4
+      for (int g = 0; g < V::kGroups; ++g) {
+        const std::size_t r0 = p * 8 + g * kRows;
+        if (r0 >= row_end) break;
+        const std::size_t n = row_end - r0 < kRows ? row_end - r0 : kRows;
+        #pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+          const std::size_t b = tile * C + c;
+          if (b < a.batch) V::store(a.y + b * a.rows + r0, a.bias ? a.bias + r0 : nullptr, out[c][g], n);
+        }
       }
     }
   }
