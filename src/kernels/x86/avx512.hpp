@@ -16,7 +16,8 @@ void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row
 // The K-quants and i-quants on their packed super records (avx512_gemm_kquant.cpp).
 void gemm_kquant(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                  std::size_t tile_begin, std::size_t tile_end);
-// f32, f16 and bf16 on the 16-row float panels, one zmm register per input (avx512_gemm_float.cpp).
+// f32, f16 and bf16 on the 16-row float panels, one zmm register per input; the GEMV is the AVX2
+// level's (avx512_gemm_float.cpp).
 void gemm_float(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
                 std::size_t tile_begin, std::size_t tile_end);
 
