@@ -91,7 +91,7 @@ std::vector<float> gaussian(std::size_t n, std::uint64_t seed) {
 }
 
 struct Record {
-  std::string section, format;
+  std::string section, format, isa;
   std::size_t out = 0, in = 0, batch = 0, threads = 0;
   bool cold = false;
   double seconds = 0, gflops = 0, weight_gbs = 0, vs_openblas = kNan, vs_f32 = kNan;
@@ -218,6 +218,14 @@ class Runner {
   void print_json(std::ostream& out) const;
 
  private:
+  // The levels each cell is timed at: --isa's, else the active one.
+  std::vector<Isa> levels(Isa active) const {
+    std::vector<Isa> l;
+    for (const std::string& name : o_.isas) l.push_back(parse_isa(name));
+    if (l.empty()) l.push_back(active);
+    return l;
+  }
+
   std::vector<std::string> formats_with_f32() const {
     std::vector<std::string> f = o_.formats;
     if (std::find(f.begin(), f.end(), "f32") == f.end()) f.push_back("f32");
@@ -237,36 +245,42 @@ class Runner {
       });
     }
     const double f32 = median_seconds(o_, [&] { layers.at("f32").forward(x, batch, y); });
+    const Isa active = active_isa();
     for (const std::string& f : formats_with_f32()) {
       if (f == "f32" && std::find(o_.formats.begin(), o_.formats.end(), "f32") == o_.formats.end()) continue;
       const QuantizedLinear& layer = layers.at(f);
-      Record r;
-      r.section = "forward";
-      r.format = f;
-      r.out = s.out;
-      r.in = s.in;
-      r.batch = batch;
-      r.threads = threads;
-      r.seconds = f == "f32" ? f32 : median_seconds(o_, [&] { layer.forward(x, batch, y); });
-      finish(r, flops, layer.weight_bytes(), blas, f32);
-      if (o_.cold && batch == 1) {
-        const std::vector<QuantizedLinear> ring = cold_ring(layer);
-        // One pass over the whole ring first: the virtual machine's host may still have to back
-        // (or bring back) pages nobody touched for a while, which is not what a GEMV from DRAM costs.
-        for (const QuantizedLinear& copy : ring) copy.forward(x, batch, y);
-        std::size_t next = 0;
-        Record c = r;
-        c.cold = true;
-        Options cycle = o_;
-        cycle.min_repeats = std::max(o_.min_repeats, ring.size());
-        // Other virtual machines share this host's memory bandwidth, so the streaming sum it is
-        // compared with is measured just before and just after.
-        const double before = stream_sum_gbs(o_, threads);
-        c.seconds = median_seconds(cycle, [&] { ring[next++ % ring.size()].forward(x, batch, y); });
-        const double after = stream_sum_gbs(o_, threads);
-        c.of_stream = static_cast<double>(layer.weight_bytes()) / c.seconds / 1e9 / ((before + after) / 2);
-        finish(c, flops, layer.weight_bytes(), kNan, kNan);
+      for (const Isa isa : levels(active)) {
+        set_isa(isa);
+        Record r;
+        r.section = "forward";
+        r.format = f;
+        r.isa = isa_name(isa);
+        r.out = s.out;
+        r.in = s.in;
+        r.batch = batch;
+        r.threads = threads;
+        r.seconds = f == "f32" && isa == active ? f32 : median_seconds(o_, [&] { layer.forward(x, batch, y); });
+        finish(r, flops, layer.weight_bytes(), blas, f32);
+        if (o_.cold && batch == 1) {
+          const std::vector<QuantizedLinear> ring = cold_ring(layer);
+          // One pass over the whole ring first: the virtual machine's host may still have to back
+          // (or bring back) pages nobody touched for a while, which is not what a GEMV from DRAM costs.
+          for (const QuantizedLinear& copy : ring) copy.forward(x, batch, y);
+          std::size_t next = 0;
+          Record c = r;
+          c.cold = true;
+          Options cycle = o_;
+          cycle.min_repeats = std::max(o_.min_repeats, ring.size());
+          // Other virtual machines share this host's memory bandwidth, so the streaming sum it is
+          // compared with is measured just before and just after.
+          const double before = stream_sum_gbs(o_, threads);
+          c.seconds = median_seconds(cycle, [&] { ring[next++ % ring.size()].forward(x, batch, y); });
+          const double after = stream_sum_gbs(o_, threads);
+          c.of_stream = static_cast<double>(layer.weight_bytes()) / c.seconds / 1e9 / ((before + after) / 2);
+          finish(c, flops, layer.weight_bytes(), kNan, kNan);
+        }
       }
+      set_isa(active);
     }
     if (threads > 1 && blas_.available()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let OpenBLAS's threads go idle
@@ -320,7 +334,8 @@ void Runner::print(std::ostream& out) const {
   for (const Record& r : records_) {
     if (r.section != "forward") continue;
     t.add_row({core::format_shape(r.out, r.in) + (r.cold ? " (DRAM)" : ""), std::to_string(r.batch),
-               std::to_string(r.threads), r.format, core::format_fixed(r.seconds * 1e3, 3),
+               std::to_string(r.threads), r.format + (o_.isas.size() > 1 ? " " + r.isa : ""),
+               core::format_fixed(r.seconds * 1e3, 3),
                core::format_fixed(r.gflops, 1), core::format_fixed(r.weight_gbs, 1), ratio(r.vs_openblas),
                ratio(r.vs_f32), std::isnan(r.of_stream) ? "" : core::format_fixed(100 * r.of_stream, 0) + "%"});
   }
@@ -351,7 +366,7 @@ void Runner::print_json(std::ostream& out) const {
   j["version"] = version_string;
   auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
   for (const Record& r : records_) {
-    j["results"].push_back({{"section", r.section}, {"format", r.format}, {"out", r.out}, {"in", r.in},
+    j["results"].push_back({{"section", r.section}, {"format", r.format}, {"isa", r.isa}, {"out", r.out}, {"in", r.in},
                             {"batch", r.batch}, {"threads", r.threads}, {"weights_from_dram", r.cold},
                             {"median_seconds", r.seconds}, {"gflops", number(r.gflops)},
                             {"gbytes_per_second", number(r.weight_gbs)}, {"vs_openblas", number(r.vs_openblas)},
@@ -369,6 +384,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--threads", o.threads, "Thread counts (repeatable; default 1 and all)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   app.add_option("--format", o.formats, "Formats (repeatable; default q4_0 q8_0 f32)");
+  app.add_option("--isa", o.isas,
+                 "Kernel levels to time each cell at, one after the other (repeatable; default the active one)");
   app.add_option("--min-time", o.min_time, "Seconds of repetitions per measurement (default 0.1)")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--min-repeats", o.min_repeats, "Repetitions at least (default 5)")
@@ -403,6 +420,11 @@ int run(Options o, std::ostream& out) {
   if (o.formats.empty()) o.formats = {"q4_0", "q8_0", "f32"};
   for (const std::string& f : o.formats) parse_format(f);  // unknown names fail before any work
   for (const std::string& s : o.shapes) parse_shape(s);
+  for (const std::string& name : o.isas) {
+    if (parse_isa(name) > best_isa()) {
+      throw Error(ErrorCode::unsupported, "--isa " + name + ": this CPU supports at most " + std::string(isa_name(best_isa())));
+    }
+  }
   Runner runner(o);
   runner.forward_section();
   if (!o.skip_stream) runner.stream_section();

@@ -17,6 +17,7 @@ struct Options {
   std::vector<std::size_t> batches;
   std::vector<std::size_t> threads;      // empty: 1 and the machine's count
   std::vector<std::string> formats;
+  std::vector<std::string> isas;         // levels to time each cell at, back to back; empty: the active one
   double min_time = 0.1;                 // seconds of repetitions per measurement
   std::size_t min_repeats = 5;
   bool full = false;                     // the whole matrix of shapes, batches and formats

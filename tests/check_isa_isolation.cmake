@@ -1,38 +1,70 @@
 # The library must run on any x86-64 CPU: AVX instructions (every mnemonic that starts with "v")
-# may only appear in functions of the AVX2 level, namespace qlinear::kernels::avx2, which run after
-# the CPU has been checked. A shared inline or template function compiled inside an AVX2 file would
-# show up here under its own name, and so would a static initializer of such a file.
-# Usage: cmake -DOBJDUMP=objdump -DLIBRARY=libqlinear.a -P check_isa_isolation.cmake
-execute_process(COMMAND ${OBJDUMP} -d -C --no-show-raw-insn ${LIBRARY}
-                OUTPUT_VARIABLE listing RESULT_VARIABLE result)
+# may only appear in functions of the AVX2 and AVX-512 levels, namespaces qlinear::kernels::avx2
+# and qlinear::kernels::avx512, which run after the CPU has been checked; and AVX-512 instructions
+# (EVEX-encoded ones, whose first byte is 0x62, whatever registers they name, and the opmask
+# instructions, whose mnemonics start with "k") only in those of qlinear::kernels::avx512, since the
+# AVX2 level runs on CPUs without AVX-512. A shared inline or template function compiled inside a
+# level's file would show up here under its own name, and so would a static initializer of such a
+# file.
+# Usage: cmake -DOBJDUMP=objdump -DLIBRARY=libqlinear.a [-DEXPECT_AVX512=ON] -P check_isa_isolation.cmake
+execute_process(COMMAND ${OBJDUMP} -d -C ${LIBRARY} OUTPUT_VARIABLE listing RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "${OBJDUMP} failed on ${LIBRARY}")
 endif()
 string(REPLACE ";" "," listing "${listing}")
 string(REPLACE "\n" ";" lines "${listing}")
 set(function "")
+set(level "")
 set(avx2_functions 0)
+set(avx512_functions 0)
+set(evex_in_avx512 0)
 set(offenders "")
 foreach(line IN LISTS lines)
   if(line MATCHES "^[0-9a-f]+ <(.*)>:$")
     set(function "${CMAKE_MATCH_1}")
     set(flagged FALSE)
-    if(function MATCHES "qlinear::kernels::avx2::")
+    if(function MATCHES "qlinear::kernels::avx512::")
+      set(level avx512)
+      math(EXPR avx512_functions "${avx512_functions} + 1")
+    elseif(function MATCHES "qlinear::kernels::avx2::")
+      set(level avx2)
       math(EXPR avx2_functions "${avx2_functions} + 1")
+    else()
+      set(level "")
     endif()
-  elseif(line MATCHES "^ +[0-9a-f]+:\t(v[a-z0-9]+)")
-    set(mnemonic "${CMAKE_MATCH_1}")
-    if(NOT function MATCHES "qlinear::kernels::avx2::" AND NOT flagged)
-      list(APPEND offenders "${function} (${mnemonic})")
-      set(flagged TRUE)
+  elseif(line MATCHES "^ +[0-9a-f]+:\t([0-9a-f ]+)\t([a-z{][a-z0-9{}]*)")
+    # The first line of an instruction: its bytes, then its mnemonic (continuation lines of long
+    # instructions carry bytes only and do not match).
+    set(bytes "${CMAKE_MATCH_1}")
+    set(mnemonic "${CMAKE_MATCH_2}")
+    set(evex FALSE)
+    if(bytes MATCHES "^(67 )?62 " OR mnemonic MATCHES "^k[a-z]")
+      set(evex TRUE)
+    endif()
+    if(level STREQUAL "avx512")
+      if(evex)
+        math(EXPR evex_in_avx512 "${evex_in_avx512} + 1")
+      endif()
+    elseif(NOT flagged)
+      if(evex)
+        list(APPEND offenders "${function} (AVX-512: ${mnemonic})")
+        set(flagged TRUE)
+      elseif(level STREQUAL "" AND mnemonic MATCHES "^v")
+        list(APPEND offenders "${function} (${mnemonic})")
+        set(flagged TRUE)
+      endif()
     endif()
   endif()
 endforeach()
 if(avx2_functions EQUAL 0)
   message(FATAL_ERROR "no function of qlinear::kernels::avx2 in ${LIBRARY}: the check sees nothing")
 endif()
+if(EXPECT_AVX512 AND (avx512_functions EQUAL 0 OR evex_in_avx512 EQUAL 0))
+  message(FATAL_ERROR "no AVX-512 instruction in qlinear::kernels::avx512 of ${LIBRARY}: the check sees nothing")
+endif()
 if(offenders)
   list(JOIN offenders "\n  " text)
-  message(FATAL_ERROR "AVX instructions outside the AVX2 level:\n  ${text}")
+  message(FATAL_ERROR "instructions outside their level:\n  ${text}")
 endif()
-message(STATUS "${avx2_functions} AVX2-level functions; no AVX instruction anywhere else")
+message(STATUS "${avx2_functions} AVX2-level and ${avx512_functions} AVX-512-level functions "
+               "(${evex_in_avx512} AVX-512 instructions); none outside their level")

@@ -6,6 +6,7 @@
 #include "formats/registry.hpp"
 #include "kernels/kernel_table.hpp"
 #include "formats/search_scale_min.hpp"
+#include "levels.hpp"
 #include "test_support.hpp"
 
 #include <qlinear/safetensors.hpp>
@@ -437,11 +438,7 @@ std::vector<float> zero_scale_rows(std::size_t& rows) {
   return w;
 }
 
-std::vector<Isa> levels_here() {
-  std::vector<Isa> levels{Isa::scalar};
-  if (best_isa() >= Isa::avx2) levels.push_back(Isa::avx2);
-  return levels;
-}
+std::vector<Isa> levels_here() { return test::supported_levels(); }
 
 TEST(ZeroScale, SubnormalBlocksStoreTheCodesOfZeroAtEveryLevel) {
   const std::size_t cols = 256;

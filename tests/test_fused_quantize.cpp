@@ -11,6 +11,7 @@
 #include "model/background_write.hpp"
 #include "model/fused_quantize.hpp"
 #include "temp_dir.hpp"
+#include "levels.hpp"
 #include "test_support.hpp"
 
 #include <qlinear/gguf.hpp>
@@ -28,11 +29,7 @@
 namespace qlinear {
 namespace {
 
-std::vector<Isa> levels() {
-  std::vector<Isa> l{Isa::scalar};
-  if (best_isa() >= Isa::avx2) l.push_back(Isa::avx2);
-  return l;
-}
+std::vector<Isa> levels() { return test::supported_levels(); }
 
 struct LevelScope {  // restores the level in use and the default thread count when a test ends
   LevelScope() : isa(active_isa()) {}

@@ -8,6 +8,7 @@
 #include "kernels/forward.hpp"
 #include "kernels/gemm_ref.hpp"
 #include "kernels/kernel_table.hpp"
+#include "levels.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -22,11 +23,7 @@ void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
 
 namespace {
 
-std::vector<Isa> supported_levels() {
-  std::vector<Isa> levels{Isa::scalar};
-  if (best_isa() >= Isa::avx2) levels.push_back(Isa::avx2);
-  return levels;
-}
+using test::supported_levels;
 
 std::string level_name(const ::testing::TestParamInfo<Isa>& p) { return std::string(isa_name(p.param)); }
 
@@ -231,8 +228,8 @@ TEST_P(Kernels, KQuantRowQuantizersReproduceTheReferenceBytes) {
     const formats::QuantizeRowFn fast = k.quantize_row[static_cast<std::size_t>(f)];
     const formats::QuantizeRowFn row_fn = fast != nullptr ? fast : t.quantize_row_ref;
     const std::string name(t.info.name);
-    if (GetParam() == Isa::avx2) {
-      EXPECT_NE(fast, nullptr) << name;  // the level has its own
+    if (GetParam() >= Isa::avx2) {
+      EXPECT_NE(fast, nullptr) << name;  // the level has its own (the AVX2 one from avx512 on)
     }
 
     // ggml's bytes (tests/data/golden/README.md: 16 rows of 256 after a 28-byte header, no importance).
@@ -398,6 +395,63 @@ TEST_P(Kernels, IntegerSumsAreExact) {
   }
 }
 
+// 8-bit codes at their extremes (−128, which ggml's quantizer never writes but a file may hold, and
+// ±127) against activations of ±127 with scales of 1: the packed codes u = q + 128 reach 255, so a
+// pair u₀q₀ + u₁q₁ reaches 2·255·127 (and the signed pair 2·128·127), past int16; every level must
+// still return the exact integer sum. 19 rows: a pair of panels and a panel alone; batches 1 and 6.
+TEST_P(Kernels, EightBitCodesAtTheirExtremesAreExact) {
+  const IsaScope scope(GetParam());
+  const std::size_t in = 256, out = 19;
+  std::mt19937_64 rng(17);
+  std::vector<std::int8_t> codes(out * in);
+  for (std::size_t r = 0; r < out; ++r) {
+    for (std::size_t i = 0; i < in; ++i) {
+      const std::int8_t extremes[] = {-128, -127, 127, 0};
+      std::int8_t q;
+      switch (r % 5) {
+        case 0: q = 127; break;
+        case 1: q = -128; break;
+        case 2: q = i % 2 ? 127 : -128; break;
+        case 3: q = extremes[rng() % 4]; break;
+        default: q = static_cast<std::int8_t>(rng() & 0xff); break;
+      }
+      codes[r * in + i] = q;
+    }
+  }
+  for (Format f : {Format::q8_0, Format::q8_1}) {
+    const FormatInfo& info = format_info(f);
+    std::vector<std::byte> bytes(out * in / 32 * info.block_bytes);
+    for (std::size_t b = 0; b < out * in / 32; ++b) {
+      std::byte* blk = bytes.data() + b * info.block_bytes;
+      const std::uint16_t one = core::fp32_to_fp16(1.0f);
+      std::memcpy(blk, &one, 2);
+      if (f == Format::q8_1) std::memset(blk + 2, 0, 2);  // s, which the product does not read
+      std::memcpy(blk + (f == Format::q8_1 ? 4 : 2), codes.data() + 32 * b, 32);
+    }
+    const auto layer = QuantizedLinear::from_quantized(QuantizedTensor::from_blocks(f, out, in, bytes), {});
+    for (std::size_t batch : {1, 6}) {
+      std::vector<float> x(batch * in);
+      for (std::size_t b = 0; b < batch; ++b) {
+        for (std::size_t i = 0; i < in; ++i) {
+          const bool negative = b % 3 == 1 || (b % 3 == 2 && (i / 2) % 2 == 1) || (b >= 3 && rng() % 2);
+          x[b * in + i] = negative ? -127.0f : 127.0f;
+        }
+      }
+      const auto y = layer.forward(x, batch);
+      for (std::size_t b = 0; b < batch; ++b) {
+        for (std::size_t r = 0; r < out; ++r) {
+          std::int64_t exact = 0;
+          for (std::size_t i = 0; i < in; ++i) {
+            exact += std::int64_t{codes[r * in + i]} * static_cast<std::int64_t>(x[b * in + i]);
+          }
+          ASSERT_EQ(y[b * out + r], static_cast<float>(exact))
+              << format_name(f) << " batch " << batch << " b=" << b << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
 // Inputs and outputs at addresses that are not 32-byte (nor 8-byte) aligned: the same bits.
 TEST_P(Kernels, MisalignedBuffersGiveTheSameResults) {
   const IsaScope scope(GetParam());
@@ -443,13 +497,47 @@ TEST(KernelLevels, EveryLevelAgreesWithTheDequantizingReference) {
   }
 }
 
+// The levels this machine lacks are reported as a skipped test, so a run says what it did not cover.
+TEST(KernelLevels, LevelsThisMachineLacks) {
+  const std::string lacking = test::lacking_levels();
+  if (!lacking.empty()) GTEST_SKIP() << "not run on this CPU or build: " << lacking;
+}
+
+// Every supported level can be forced, the highest included; a level's row keeps the next lower
+// level's kernel for the formats it has none of its own for.
+TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
+  const Isa saved = active_isa();
+  for (Isa isa : supported_levels()) {
+    set_isa(isa);
+    EXPECT_EQ(active_isa(), isa);
+    EXPECT_EQ(kernels::active_kernels().isa, isa);
+  }
+  set_isa(saved);
+  if (best_isa() >= Isa::avx512) {
+    const auto& top = kernels::kernel_table(Isa::avx512);
+    const auto& avx2 = kernels::kernel_table(Isa::avx2);
+    const auto at = [](Format f) { return static_cast<std::size_t>(f); };
+    EXPECT_NE(top.gemm[at(Format::q4_0)], avx2.gemm[at(Format::q4_0)]);
+    EXPECT_NE(top.gemm[at(Format::f32)], avx2.gemm[at(Format::f32)]);
+    EXPECT_NE(top.gemm[at(Format::q4_K)], avx2.gemm[at(Format::q4_K)]);
+    // No AVX-512 quantizers or dequantizers: the AVX2 ones serve.
+    EXPECT_EQ(top.quantize_row[at(Format::q4_0)], avx2.quantize_row[at(Format::q4_0)]);
+    EXPECT_EQ(top.dequantize_row[at(Format::q8_0)], avx2.dequantize_row[at(Format::q8_0)]);
+    EXPECT_EQ(top.int_tile_rows, avx2.int_tile_rows);  // the AVX2 kernels left in the row read the tiles
+  }
+}
+
 TEST(KernelLevels, UnsupportedOrUnknownLevelsAreErrors) {
   EXPECT_EQ(parse_isa("scalar"), Isa::scalar);
   EXPECT_EQ(parse_isa("avx2"), Isa::avx2);
+  EXPECT_EQ(parse_isa("avx512"), Isa::avx512);
   const std::string message = test::error_message([] { parse_isa("avx3"); }, ErrorCode::invalid_argument);
-  EXPECT_NE(message.find("valid: scalar, avx2"), std::string::npos) << message;
-  if (best_isa() < Isa::avx2) {
-    EXPECT_THROW(set_isa(Isa::avx2), Error);
+  EXPECT_NE(message.find("valid: scalar, avx2, avx512"), std::string::npos) << message;
+  for (Isa isa : test::kAllLevels) {
+    if (isa > best_isa()) {
+      const std::string m = test::error_message([&] { set_isa(isa); }, ErrorCode::unsupported);
+      EXPECT_NE(m.find(isa_name(isa)), std::string::npos) << m;
+    }
   }
   const Isa saved = active_isa();
   set_isa(Isa::scalar);

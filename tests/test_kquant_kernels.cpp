@@ -7,6 +7,7 @@
 
 #include "kernels/forward.hpp"
 #include "kernels/packed.hpp"
+#include "levels.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -20,11 +21,7 @@ namespace {
 constexpr Format kNewFormats[] = {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K,
                                   Format::q6_K, Format::iq4_nl, Format::iq4_xs};
 
-std::vector<Isa> supported_levels() {
-  std::vector<Isa> levels{Isa::scalar};
-  if (best_isa() >= Isa::avx2) levels.push_back(Isa::avx2);
-  return levels;
-}
+using test::supported_levels;
 
 // Byte offsets of the fp16 fields (d, and dmin where the format has one) in one block.
 std::vector<std::size_t> half_fields(Format f) {

@@ -2,6 +2,7 @@
 // and forward() and quantize() give the same bits for 1, 2, 3 and 8 threads.
 
 #include "core/thread_pool.hpp"
+#include "levels.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -106,29 +107,37 @@ TEST(ThreadPool, CountComesFromTheApiThenTheEnvironmentThenTheMachine) {
   EXPECT_THROW(set_num_threads(5000), Error);
 }
 
-// Each output is computed by one thread in a fixed order: the thread count cannot change a bit.
+// Each output is computed by one thread in a fixed order: the thread count cannot change a bit, at
+// any level.
 TEST(Determinism, ForwardIsBitIdenticalFor1_2_3And8Threads) {
-  for (Format f : {Format::q4_0, Format::q8_0, Format::q4_1, Format::q5_0, Format::i4, Format::f32,
-                   Format::f16, Format::bf16}) {
-    const std::size_t in = 300, out = 203;
-    const auto layer = QuantizedLinear::from_weights(test::gaussian(out * in, 1), test::gaussian(out, 2), out, in, f);
-    for (std::size_t batch : {1, 5, 70}) {
-      const auto x = test::gaussian(batch * in, 3 + batch);
-      std::vector<float> first;
-      for (std::size_t threads : {1, 2, 3, 8}) {
-        const ThreadsScope scope(threads);
-        const auto y = layer.forward(x, batch);
-        if (first.empty()) {
-          first = y;
-          continue;
-        }
-        for (std::size_t i = 0; i < y.size(); ++i) {
-          ASSERT_EQ(std::bit_cast<std::uint32_t>(y[i]), std::bit_cast<std::uint32_t>(first[i]))
-              << format_name(f) << " batch " << batch << ", " << threads << " threads, output " << i;
+  const Isa saved = active_isa();
+  for (Isa isa : test::supported_levels()) {
+    set_isa(isa);
+    for (Format f : {Format::q4_0, Format::q8_0, Format::q4_1, Format::q5_0, Format::q5_1, Format::i4,
+                     Format::i8, Format::f32, Format::f16, Format::bf16}) {
+      const std::size_t in = 300, out = 203;
+      const auto layer =
+          QuantizedLinear::from_weights(test::gaussian(out * in, 1), test::gaussian(out, 2), out, in, f);
+      for (std::size_t batch : {1, 5, 70}) {
+        const auto x = test::gaussian(batch * in, 3 + batch);
+        std::vector<float> first;
+        for (std::size_t threads : {1, 2, 3, 8}) {
+          const ThreadsScope scope(threads);
+          const auto y = layer.forward(x, batch);
+          if (first.empty()) {
+            first = y;
+            continue;
+          }
+          for (std::size_t i = 0; i < y.size(); ++i) {
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(y[i]), std::bit_cast<std::uint32_t>(first[i]))
+                << format_name(f) << " " << isa_name(isa) << " batch " << batch << ", " << threads
+                << " threads, output " << i;
+          }
         }
       }
     }
   }
+  set_isa(saved);
 }
 
 TEST(Determinism, QuantizeIsBitIdenticalFor1_2_3And8Threads) {

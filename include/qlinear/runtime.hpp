@@ -12,17 +12,19 @@
 
 namespace qlinear {
 
-// Kernel levels, lowest first. `scalar` runs on any CPU; `avx2` needs AVX2, FMA and F16C.
-enum class Isa { scalar, avx2 };
+// Kernel levels, lowest first. `scalar` runs on any CPU; `avx2` needs AVX2, FMA and F16C; `avx512`
+// needs those and AVX-512 F, BW, VL and VNNI (512-bit registers, `vpdpbusd`). Formats without a
+// kernel of their own at a level run the next lower level's.
+enum class Isa { scalar, avx2, avx512 };
 
 std::string_view isa_name(Isa isa) noexcept;
-Isa parse_isa(std::string_view name);  // "scalar" or "avx2"; Error(invalid_argument) otherwise
+Isa parse_isa(std::string_view name);  // "scalar", "avx2" or "avx512"; Error(invalid_argument) otherwise
 
 // The highest level this CPU and this build support.
 Isa best_isa() noexcept;
 
-// The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA=scalar|avx2 (read
-// once) or by set_isa(). Throws Error(invalid_argument) while QLINEAR_ISA holds an unknown name.
+// The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA=scalar|avx2|avx512
+// (read once) or by set_isa(). Throws Error(invalid_argument) while QLINEAR_ISA holds an unknown name.
 Isa active_isa();
 
 // Forces a level at or below best_isa() (Error(unsupported) above it). Affects calls that start

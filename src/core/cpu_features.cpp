@@ -12,7 +12,9 @@ CpuFeatures detect() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   // CPUID read directly (GCC and Clang both ship <cpuid.h>; Clang's __builtin_cpu_supports knows
   // no "f16c"). A feature counts only when the operating system also saves the ymm registers:
-  // OSXSAVE and AVX set, and XCR0 enabling the SSE and AVX state (bits 1 and 2).
+  // OSXSAVE and AVX set, and XCR0 enabling the SSE and AVX state (bits 1 and 2); the AVX-512 ones
+  // also need the opmask, upper-zmm and zmm16–31 state (XCR0 bits 5, 6 and 7), which a kernel or a
+  // hypervisor may leave off on a CPU that has the instructions.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return f;
   const bool osxsave = (ecx & (1u << 27)) != 0, avx = (ecx & (1u << 28)) != 0;
@@ -23,7 +25,13 @@ CpuFeatures detect() noexcept {
   if ((xcr0_low & 0x6u) != 0x6u) return f;
   f.fma = fma;
   f.f16c = f16c;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) f.avx2 = (ebx & (1u << 5)) != 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return f;
+  f.avx2 = (ebx & (1u << 5)) != 0;
+  if ((xcr0_low & 0xe0u) != 0xe0u) return f;
+  f.avx512f = (ebx & (1u << 16)) != 0;
+  f.avx512bw = (ebx & (1u << 30)) != 0;
+  f.avx512vl = (ebx & (1u << 31)) != 0;
+  f.avx512vnni = (ecx & (1u << 11)) != 0;
 #endif
   return f;
 }

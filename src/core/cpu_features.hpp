@@ -7,6 +7,12 @@ struct CpuFeatures {
   bool avx2 = false;
   bool fma = false;
   bool f16c = false;
+  // AVX-512 Foundation, Byte/Word, Vector Length and VNNI, each counted only when the operating
+  // system also saves the opmask and the full zmm registers.
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512vnni = false;
 };
 
 // The features of the running CPU (and enabled by the operating system), detected on the first call.

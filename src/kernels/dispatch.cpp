@@ -13,6 +13,9 @@
 #if defined(QLINEAR_HAVE_AVX2_KERNELS)
 #include "kernels/x86/avx2.hpp"
 #endif
+#if defined(QLINEAR_HAVE_AVX512_KERNELS)
+#include "kernels/x86/avx512.hpp"
+#endif
 
 namespace qlinear::kernels {
 namespace {
@@ -85,6 +88,34 @@ const KernelTable& avx2_table() {
 }
 #endif
 
+#if defined(QLINEAR_HAVE_AVX512_KERNELS)
+// The AVX2 row with the formats that have an AVX-512 kernel replaced: the others (and the
+// quantizers, the dequantizers, the statistics) keep the AVX2 kernels, which the CPU of this level
+// also runs. The integer activation tiles keep the AVX2 level's rows (the AVX2 kernels left in the
+// row read them); the float tiles are this level's, as every float format has a kernel here.
+KernelTable make_avx512_table() {
+  KernelTable t = make_avx2_table();
+  t.isa = Isa::avx512;
+  static_assert(avx512::kIntTileRows == avx2::kIntTileRows);
+  for (Format f : {Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1, Format::q8_0, Format::q8_1, Format::i8,
+                   Format::i4}) {
+    t.gemm[static_cast<std::size_t>(f)] = &avx512::gemm_quantized;
+  }
+  for (Format f : {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K, Format::q6_K, Format::iq4_nl,
+                   Format::iq4_xs}) {
+    t.gemm[static_cast<std::size_t>(f)] = &avx512::gemm_kquant;
+  }
+  for (Format f : {Format::f32, Format::f16, Format::bf16}) t.gemm[static_cast<std::size_t>(f)] = &avx512::gemm_float;
+  t.float_tile_rows = avx512::kFloatTileRows;
+  return t;
+}
+
+const KernelTable& avx512_table() {
+  static const KernelTable table = make_avx512_table();
+  return table;
+}
+#endif
+
 // -1 until set_isa() is called.
 std::atomic<int> g_forced_isa{-1};
 
@@ -118,6 +149,9 @@ const KernelTable& kernel_table(Isa isa) {
     throw Error(ErrorCode::unsupported,
                 "instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
   }
+#if defined(QLINEAR_HAVE_AVX512_KERNELS)
+  if (isa == Isa::avx512) return avx512_table();
+#endif
 #if defined(QLINEAR_HAVE_AVX2_KERNELS)
   if (isa == Isa::avx2) return avx2_table();
 #endif
@@ -134,6 +168,7 @@ std::string_view isa_name(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
   }
   return "unknown";
 }
@@ -141,14 +176,19 @@ std::string_view isa_name(Isa isa) noexcept {
 Isa parse_isa(std::string_view name) {
   if (name == "scalar") return Isa::scalar;
   if (name == "avx2") return Isa::avx2;
+  if (name == "avx512") return Isa::avx512;
   throw Error(ErrorCode::invalid_argument,
-              "unknown instruction set '" + std::string(name) + "'; valid: scalar, avx2");
+              "unknown instruction set '" + std::string(name) + "'; valid: scalar, avx2, avx512");
 }
 
 Isa best_isa() noexcept {
 #if defined(QLINEAR_HAVE_AVX2_KERNELS)
   const core::CpuFeatures& f = core::cpu_features();
-  if (f.avx2 && f.fma && f.f16c) return Isa::avx2;
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+#if defined(QLINEAR_HAVE_AVX512_KERNELS)
+  if (avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni) return Isa::avx512;
+#endif
+  if (avx2) return Isa::avx2;
 #endif
   return Isa::scalar;
 }
@@ -159,7 +199,7 @@ Isa active_isa() {
   const kernels::EnvIsa& env = kernels::env_isa();
   if (!env.valid) {
     throw Error(ErrorCode::invalid_argument,
-                "QLINEAR_ISA='" + env.text + "' is not an instruction set; valid: scalar, avx2");
+                "QLINEAR_ISA='" + env.text + "' is not an instruction set; valid: scalar, avx2, avx512");
   }
   const Isa best = best_isa();
   return env.set && env.isa < best ? env.isa : best;

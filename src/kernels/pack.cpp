@@ -31,8 +31,8 @@ bool describe(const formats::WeightView& w, IntFormat& f) {
     case Format::q4_1: f = {CodeBits::four, ScaleKind::f16_per_block, true, OffsetKind::none, 0, 20, 0, 2, 0, 4}; return true;
     case Format::q5_0: f = {CodeBits::five, ScaleKind::f16_per_block, false, OffsetKind::constant, 16, 22, 0, 0, 2, 6}; return true;
     case Format::q5_1: f = {CodeBits::five, ScaleKind::f16_per_block, true, OffsetKind::none, 0, 24, 0, 2, 4, 8}; return true;
-    case Format::q8_0: f = {CodeBits::eight, ScaleKind::f16_per_block, false, OffsetKind::none, 0, 34, 0, 0, 0, 2}; return true;
-    case Format::q8_1: f = {CodeBits::eight, ScaleKind::f16_per_block, false, OffsetKind::none, 0, 36, 0, 0, 0, 4}; return true;
+    case Format::q8_0: f = {CodeBits::eight, ScaleKind::f16_per_block, false, OffsetKind::constant, 128, 34, 0, 0, 0, 2}; return true;
+    case Format::q8_1: f = {CodeBits::eight, ScaleKind::f16_per_block, false, OffsetKind::constant, 128, 36, 0, 0, 0, 4}; return true;
     case Format::i4:
     case Format::i8: {
       const bool per_row = w.per_tensor || w.groups_per_row == 1;
@@ -42,8 +42,8 @@ bool describe(const formats::WeightView& w, IntFormat& f) {
       f.scale = per_row ? ScaleKind::f32_per_row : ScaleKind::f32_per_block;
       f.mins = false;
       if (w.symmetric) {
-        f.offset = eight ? OffsetKind::none : OffsetKind::constant;
-        f.constant_offset = eight ? 0 : 8;
+        f.offset = OffsetKind::constant;
+        f.constant_offset = eight ? 128 : 8;
       } else {
         f.offset = per_row ? OffsetKind::per_row : OffsetKind::per_block;
         f.constant_offset = 0;
@@ -56,10 +56,10 @@ bool describe(const formats::WeightView& w, IntFormat& f) {
   }
 }
 
-// The integer offset o of row r at input c (see packed.hpp).
+// The integer offset o of row r at input c (see packed.hpp): the zero point, whose codes are
+// stored as they are (unsigned) for i8 and i4 alike.
 std::int32_t affine_offset(const formats::WeightView& w, std::size_t r, std::size_t c) {
-  const std::int32_t zero = w.zero_points[w.scale_index(r, c)];
-  return w.format == Format::i8 ? zero - 128 : zero;
+  return w.zero_points[w.scale_index(r, c)];
 }
 
 std::shared_ptr<PackedWeights> pack_integer(const formats::WeightView& w, const IntFormat& f) {
@@ -101,7 +101,8 @@ std::shared_ptr<PackedWeights> pack_integer(const formats::WeightView& w, const 
       const std::byte* qs = blk + (affine ? 0 : f.qs_at);
       std::byte* codes = rec + l.codes;
       if (f.bits == CodeBits::eight) {
-        const bool flip = w.format == Format::i8 && !w.symmetric;  // u8 codes stored as u − 128
+        // Signed codes q are stored as q + 128 (the sign bit flipped), asymmetric i8's u8 as they are.
+        const bool flip = !(w.format == Format::i8 && !w.symmetric);
         for (std::size_t s = 0; s < 8; ++s) {
           for (std::size_t k = 0; k < 4; ++k) {
             const auto byte = static_cast<std::uint8_t>(qs[4 * s + k]);

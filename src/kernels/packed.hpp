@@ -17,10 +17,11 @@
 //   inputs 16+4j..16+4j+3 (ggml's nibble order, regrouped per row).
 //   q5 high bits: mask m (0..3) covers inputs 4m..4m+3 and mask 4+m inputs 16+4m..16+4m+3; bit
 //   4·r + i is the fifth bit of row r, input i of that step.
-// Stored codes are unsigned for 4/5-bit formats and signed for 8-bit ones. The integer offset o a
-// format subtracts from its codes (8 for q4_0 and symmetric i4, 16 for q5_0, the zero point z of
-// asymmetric affine; asymmetric i8 codes u are stored as u − 128 with o = z − 128) is applied once
-// per block as o·Σq. The packed size equals the standard layout's, bar the per-group offsets.
+// Stored codes are unsigned, the operand `vpmaddubsw` and `vpdpbusd` take unsigned: the signed 8-bit
+// codes q (q8_0, q8_1, symmetric i8) are stored as q + 128. The integer offset o a format subtracts
+// from its codes (8 for q4_0 and symmetric i4, 16 for q5_0, 128 for the signed 8-bit codes, the zero
+// point z of asymmetric affine) is applied once per block as o·Σq. The packed size equals the
+// standard layout's, bar the per-group offsets.
 //
 // K-quants and i-quants (q2_K … q6_K, iq4_xs, iq4_nl; kquant_layout() in kernel_table.hpp): panels
 // of 8 rows made of super records, one per super-block of 256 inputs (per block of 32 for iq4_nl):

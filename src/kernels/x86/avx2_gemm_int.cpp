@@ -68,9 +68,14 @@ inline void block_dots(const std::byte* rec, const std::byte* x, __m256i (&sum)[
   const std::byte* codes = rec + P::layout.codes;
   const __m256i ones = _mm256_set1_epi16(1);
   if constexpr (P::bits == CodeBits::eight) {
+    // The stored u = w + 128 cannot go into vpmaddubsw as they are: a pair u₀q₀ + u₁q₁ reaches
+    // 2·255·127 = 64770 and would saturate. Flipped back to the signed w, |w|·(q·sign w) pairs
+    // stay within 2·128·127 = 32512; the sum is then Σ(u − 128)·q, and the kernel subtracts
+    // o − 128 instead of o below.
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
     #pragma GCC unroll 16
     for (int s = 0; s < 8; ++s) {
-      const __m256i w = load256(codes + 32 * s);
+      const __m256i w = _mm256_xor_si256(load256(codes + 32 * s), flip);
       const __m256i aw = _mm256_abs_epi8(w);  // |−128| = 128 is right as an unsigned byte
       #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
@@ -140,9 +145,14 @@ inline void panel_tile(const PackedView& w, std::size_t panel, const std::byte* 
     if constexpr (P::scale == ScaleKind::f32_per_block) wscale = _mm256_loadu_ps(reinterpret_cast<const float*>(rec));
     __m256i offset = row_offset;
     if constexpr (P::offset == OffsetKind::per_block) offset = load256(rec + L.offsets);
+    if constexpr (P::bits == CodeBits::eight && P::offset != OffsetKind::constant) {
+      offset = _mm256_sub_epi32(offset, _mm256_set1_epi32(128));  // block_dots took 128 off already
+    }
     #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      if constexpr (P::offset == OffsetKind::constant) {
+      if constexpr (P::offset == OffsetKind::constant && P::bits == CodeBits::eight) {
+        static_assert(P::constant == 128);  // taken off in block_dots
+      } else if constexpr (P::offset == OffsetKind::constant) {
         constexpr int kShift = P::constant == 8 ? 3 : 4;
         static_assert(P::constant == 8 || P::constant == 16);
         sum[c] = _mm256_sub_epi32(sum[c], _mm256_slli_epi32(broadcast32(act_sum + 4 * c), kShift));
@@ -187,7 +197,7 @@ RunFn pick_tile(std::size_t tile_rows) {
 template <CodeBits kBits, ScaleKind kScale, OffsetKind kOffset>
 RunFn pick_affine(const PackedView& w, std::size_t tile_rows) {
   if constexpr (kOffset == OffsetKind::constant) {
-    return pick_tile<Packing<kBits, kScale, false, kOffset, 8>>(tile_rows);
+    return pick_tile<Packing<kBits, kScale, false, kOffset, kBits == CodeBits::eight ? 128 : 8>>(tile_rows);
   } else {
     (void)w;
     return pick_tile<Packing<kBits, kScale, false, kOffset, 0>>(tile_rows);
@@ -212,7 +222,7 @@ using q4_0_q8_0 = Packing<CodeBits::four, kF16, false, OffsetKind::constant, 8>;
 using q4_1_q8_1 = Packing<CodeBits::four, kF16, true, OffsetKind::none, 0>;
 using q5_0_q8_0 = Packing<CodeBits::five, kF16, false, OffsetKind::constant, 16>;
 using q5_1_q8_1 = Packing<CodeBits::five, kF16, true, OffsetKind::none, 0>;
-using q8_0_q8_0 = Packing<CodeBits::eight, kF16, false, OffsetKind::none, 0>;  // q8_1 weights too
+using q8_0_q8_0 = Packing<CodeBits::eight, kF16, false, OffsetKind::constant, 128>;  // q8_1 weights too
 
 RunFn pick(Format format, const PackedView& w, std::size_t tile_rows) {
   switch (format) {
