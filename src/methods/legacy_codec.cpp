@@ -99,6 +99,27 @@ std::uint16_t to_half(float v) noexcept {
   return h;
 }
 
+// exact_error for `count` params at once (lanes), each lane summed in exact_error's order: the
+// same doubles.
+void exact_errors_lanes(const LegacyCodec& c, const LegacyParams* p, std::size_t count, const float* x,
+                        const float* w, std::size_t n, double* out) {
+  float d[kMaxTrials], m[kMaxTrials], inv[kMaxTrials];
+  double e[kMaxTrials] = {};
+  for (std::size_t k = 0; k < count; ++k) d[k] = p[k].d, m[k] = c.has_min ? p[k].m : 0.0f, inv[k] = p[k].inv_d;
+  const float lo = static_cast<float>(c.qmin), hi = static_cast<float>(c.qmax);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float xi = x[i];
+    const double wi = w[i];
+    for (std::size_t k = 0; k < count; ++k) {
+      // level_value: q·d, or q·d + m (+ 0 changes only the sign of a zero, which x − value ignores).
+      const float value = nearest_level_lane(xi, m[k], inv[k], lo, hi) * d[k] + m[k];
+      const double diff = static_cast<double>(xi) - value;
+      e[k] += wi * diff * diff;
+    }
+  }
+  std::copy(e, e + count, out);
+}
+
 // Least-squares d and m for fixed levels: d alone (no minimum), or d then m given the fp16 d
 // (make_params of them gives the params). With `predicted`, the squared error of the unrounded
 // least-squares params, a cheap ranking of candidates. False (and nothing set) when the levels
@@ -229,10 +250,13 @@ LegacyParams search_block(const LegacyCodec& c, const float* x, const float* imp
     return grid[a].predicted < grid[b].predicted || (grid[a].predicted == grid[b].predicted && a < b);
   });
   std::sort(order, order + checked);
+  LegacyParams exact[3 * kSteps];
+  double errors[3 * kSteps];
+  for (std::size_t i = 0; i < checked; ++i) exact[i] = make_params(grid[order[i]].d, grid[order[i]].m);
+  exact_errors_lanes(c, exact, checked, x, w, n, errors);
   for (std::size_t i = 0; i < checked; ++i) {
-    const LegacyParams p = make_params(grid[order[i]].d, grid[order[i]].m);
-    const double e = scored(p, x, w, n);
-    if (e < best_error) best_error = e, best = p;
+    if (tried) tried->push_back({exact[i], errors[i]});
+    if (errors[i] < best_error) best_error = errors[i], best = exact[i];
   }
   for (int round = 0; round < kRefineRounds; ++round) {
     const LegacyParams next = refit(c, level_sums(c, best, base, x, w, n), best);
