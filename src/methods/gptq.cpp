@@ -49,9 +49,15 @@ constexpr std::size_t kMaxCopiedBatch = 256;
 std::vector<double> reversed_block(std::span<const double> h, std::size_t in, std::span<const std::size_t> order,
                                    std::size_t begin, std::size_t n, double lambda) {
   std::vector<double> a(n * n);
-  for (std::size_t i = 0; i < n; ++i) {
+  const auto gather = [&](std::size_t i) {
     const double* row = h.data() + order[begin + i] * in;
-    for (std::size_t j = 0; j < n; ++j) a[(n - 1 - i) * n + (n - 1 - j)] = row[order[begin + j]];
+    double* out = a.data() + (n - 1 - i) * n + (n - 1);
+    for (std::size_t j = 0; j < n; ++j) out[-static_cast<std::ptrdiff_t>(j)] = row[order[begin + j]];
+  };
+  if (n > 256) {
+    core::parallel_for(n, gather);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) gather(i);
   }
   for (std::size_t i = 0; i < n; ++i) {
     double& d = a[i * n + i];

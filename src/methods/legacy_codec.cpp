@@ -303,13 +303,18 @@ double simulate(const LegacyCodec& c, const LegacyParams& p, const float* x, std
   return loss;
 }
 
+// Four floats in one vector register (GCC/Clang vector extension: SSE2 on x86-64, NEON on Arm):
+// the lane loops below are the hot ones, and the compiler does not vectorize them on its own.
+using Float4 = float __attribute__((vector_size(16)));
+
 // simulate() for up to kLanes params at once (lanes), without stopping early: the same float
 // operations per lane, so the same losses and levels. loss[k] for the k-th params, levels[i][k] its
 // level of column i. Four lanes: one SSE2 vector of floats.
 constexpr std::size_t kLanes = 4;
 void simulate_lanes(const LegacyCodec& c, const LegacyParams* p, std::size_t count, const float* x, std::size_t n,
                     const float* u, std::size_t ld, const double* g, double* loss, float (*levels)[kLanes]) {
-  float d[kLanes], m[kLanes], inv[kLanes], y[kBlock32][kLanes];
+  float d[kLanes], m[kLanes], inv[kLanes];
+  Float4 y[kBlock32];
   double l[kLanes] = {};
   for (std::size_t k = 0; k < kLanes; ++k) {
     const LegacyParams& pk = p[k < count ? k : 0];  // spare lanes repeat the first params
@@ -333,22 +338,35 @@ void simulate_lanes(const LegacyCodec& c, const LegacyParams* p, std::size_t cou
       l[k] += gi * diff * diff;
       spread[k] = (y[i][k] - value) / uii;
     }
+    const Float4 s4 = {spread[0], spread[1], spread[2], spread[3]};
     const float* row = u + i * ld;
-    for (std::size_t j = i + 1; j < n; ++j) {
-      const float uij = row[j];
-      for (std::size_t k = 0; k < kLanes; ++k) y[j][k] -= spread[k] * uij;
-    }
+    for (std::size_t j = i + 1; j < n; ++j) y[j] -= s4 * row[j];
   }
   for (std::size_t k = 0; k < count; ++k) loss[k] = l[k];
 }
 
-// z = U⁻ᵀ·v (forward substitution with the block's factor): x − value = Uᵀ·e, so the scaled errors
-// e of fixed levels are linear in the params, e = U⁻ᵀx − d·U⁻ᵀq − m·U⁻ᵀ1.
-void solve_transposed(const float* u, std::size_t ld, std::size_t n, double* v) {
+// z = U⁻ᵀ·v (forward substitution with the block's factor) for the weights, ones and levels at
+// once, one lane each (float: the results only propose params, which are then checked exactly):
+// x − value = Uᵀ·e, so the scaled errors e of fixed levels are linear in the params,
+// e = U⁻ᵀx − d·U⁻ᵀq − m·U⁻ᵀ1. Sums of the products the least-squares fit needs, in double.
+struct SolvedSums {
+  double qq = 0, xq = 0, q1 = 0, x1 = 0, s11 = 0;
+};
+SolvedSums solve_transposed(const float* u, std::size_t ld, std::size_t n, const float* x, const int* q) {
+  Float4 v[kBlock32];
+  for (std::size_t i = 0; i < n; ++i) v[i] = Float4{x[i], 1.0f, static_cast<float>(q[i]), 0.0f};
   for (std::size_t i = 0; i < n; ++i) {
     v[i] /= u[i * ld + i];
-    for (std::size_t m = i + 1; m < n; ++m) v[m] -= static_cast<double>(u[i * ld + m]) * v[i];
+    const Float4 vi = v[i];
+    const float* row = u + i * ld;
+    for (std::size_t m = i + 1; m < n; ++m) v[m] -= vi * row[m];
   }
+  SolvedSums s;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double zx = v[i][0], z1 = v[i][1], zq = v[i][2];
+    s.qq += zq * zq, s.xq += zx * zq, s.q1 += zq * z1, s.x1 += zx * z1, s.s11 += z1 * z1;
+  }
+  return s;
 }
 
 }  // namespace
@@ -377,17 +395,15 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
 
   // The `keep` least errors, least first (ties in the order tried, so that where GPTQ's loss equals
   // the search's error the choice is search_block's).
-  std::size_t index[kMaxJudged];
-  keep = std::min({keep, tried.size(), kMaxJudged});
-  {
-    std::vector<std::size_t> all(tried.size());
-    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                      [&](std::size_t a, std::size_t b) {
-                        return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b);
-                      });
-    std::copy_n(all.begin(), keep, index);
-  }
+  // At most ggml's rule, the checked grid, the refits and two neighbours were scored.
+  constexpr std::size_t kMaxTried = 1 + 3 * kSteps + kRefineRounds + 2;
+  std::size_t index[kMaxTried];
+  const std::size_t scored = std::min(tried.size(), kMaxTried);
+  keep = std::min({keep, scored, kMaxJudged});
+  for (std::size_t i = 0; i < scored; ++i) index[i] = i;
+  std::partial_sort(index, index + keep, index + scored, [&](std::size_t a, std::size_t b) {
+    return tried[a].error < tried[b].error || (tried[a].error == tried[b].error && a < b);
+  });
   LegacyParams candidates[kMaxJudged];
   double losses[kMaxJudged];
   float levels[kBlock32][kLanes];
@@ -415,33 +431,18 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
   }
   // The params refitted to the compensated levels by least squares on GPTQ's loss itself (‖e‖²,
   // e linear in d and m) while that lowers it: the search fitted them to nearest levels instead.
-  double ux[kBlock32];
-  for (std::size_t i = 0; i < judged; ++i) ux[i] = x[i];
-  solve_transposed(u, ld, judged, ux);
-  double u1[kBlock32];
-  if (c.has_min) {
-    for (std::size_t i = 0; i < judged; ++i) u1[i] = 1.0;
-    solve_transposed(u, ld, judged, u1);
-  }
   for (int round = 0; round < kCompensatedRefits; ++round) {
-    double uq[kBlock32];
-    for (std::size_t i = 0; i < judged; ++i) uq[i] = best_q[i];
-    solve_transposed(u, ld, judged, uq);
-    double qq = 0, xq = 0, q1 = 0, x1 = 0, s11 = 0;
-    for (std::size_t i = 0; i < judged; ++i) {
-      qq += uq[i] * uq[i], xq += ux[i] * uq[i];
-    }
+    const SolvedSums z = solve_transposed(u, ld, judged, x, best_q);
     LegacyParams next;
     if (!c.has_min) {
-      if (!(qq > 0.0)) break;
-      next = make_params(static_cast<float>(xq / qq), 0.0f);
+      if (!(z.qq > 0.0)) break;
+      next = make_params(static_cast<float>(z.xq / z.qq), 0.0f);
     } else {
-      for (std::size_t i = 0; i < judged; ++i) q1 += uq[i] * u1[i], x1 += ux[i] * u1[i], s11 += u1[i] * u1[i];
-      const double det = qq * s11 - q1 * q1;
+      const double det = z.qq * z.s11 - z.q1 * z.q1;
       if (!(det > 0.0)) break;
-      const double d = (xq * s11 - q1 * x1) / det;
+      const double d = (z.xq * z.s11 - z.q1 * z.x1) / det;
       const float d16 = make_params(static_cast<float>(d), 0.0f).d;
-      next = make_params(d16, static_cast<float>((x1 - static_cast<double>(d16) * q1) / s11));
+      next = make_params(d16, static_cast<float>((z.x1 - static_cast<double>(d16) * z.q1) / z.s11));
     }
     const double loss = simulate(c, next, x, judged, u, ld, g, best_loss, q);
     if (!(loss < best_loss)) break;
@@ -451,14 +452,10 @@ LegacyParams search_block_compensated(const LegacyCodec& c, const float* x, cons
   // loss (q4_1 pooled eval error 0.00530 → 0.00529; q4_0 would gain 0.3 % for 10 % more time).
   if (c.has_min && (best.d16 & 0x7fffu) != 0) {
     const LegacyParams centre = best;
-    double uq[kBlock32];
-    for (std::size_t i = 0; i < judged; ++i) uq[i] = best_q[i];
-    solve_transposed(u, ld, judged, uq);
-    double q1 = 0, x1 = 0, s11 = 0;
-    for (std::size_t i = 0; i < judged; ++i) q1 += uq[i] * u1[i], x1 += ux[i] * u1[i], s11 += u1[i] * u1[i];
+    const SolvedSums z = solve_transposed(u, ld, judged, x, best_q);
     for (const int step : {-1, 1}) {
       const float d = core::fp16_to_fp32(static_cast<std::uint16_t>(centre.d16 + step));
-      const float m = s11 > 0.0 ? static_cast<float>((x1 - static_cast<double>(d) * q1) / s11) : centre.m;
+      const float m = z.s11 > 0.0 ? static_cast<float>((z.x1 - static_cast<double>(d) * z.q1) / z.s11) : centre.m;
       const LegacyParams near = make_params(d, m);
       const double loss = simulate(c, near, x, judged, u, ld, g, best_loss, q);
       if (loss < best_loss) best_loss = loss, best = near, std::copy(q, q + judged, best_q);
