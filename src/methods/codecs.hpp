@@ -25,7 +25,8 @@ struct LegacyGroupCodec {
     for (std::size_t i = 0; i < n; ++i) xb[i] = x[i], ib[i] = importance[i];
     return search_block(codec, xb, ib, 32);
   }
-  // For gptq: the block's rows of the factor (u[i·ld + k] = U[j+i, j+k]) judge the candidates.
+  // For gptq and search with a calibration: the block's rows of the factor (u[i·ld + k] =
+  // U[j+i, j+k]) judge the candidates.
   Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
                             std::size_t ld) const {
     float xb[32] = {}, ib[32] = {};
