@@ -1,6 +1,5 @@
 // GPTQ's factorization and column loop (see gptq.hpp), on OpenBLAS: LAPACK's dpotrf/dtrtri for the
-// factor, sger for the updates inside a batch of columns and sgemm for the lazy update of the
-// columns after it.
+// factor and sgemm for the lazy update of the columns after each batch.
 //
 // The factor without a full inverse: GPTQ needs the upper U with Uᵀ·U = H⁻¹. With J the reversal
 // permutation, J·H·J = L·Lᵀ (an ordinary Cholesky factorization) gives H = V·Vᵀ with V = J·L·J
@@ -12,6 +11,10 @@
 // -fopenmp), triangular inverse 0.26 s vs 5.2 s (1.8 s), the lazy-update GEMMs 0.71 s vs 3.7 s
 // (0.75 s). This library is compiled for baseline x86-64, where Eigen has no AVX; OpenBLAS picks
 // its kernels at run time and was already a dependency (docs/methods.md).
+//
+// Inside a batch the rows are independent: row r's later columns are updated by row r's own errors
+// only. So each row runs its whole batch (params, rounding, in-batch updates) as one task on the
+// pool, with the batch's square of U shared read-only; only the lazy update mixes rows (one GEMM).
 
 #include "methods/gptq.hpp"
 
@@ -34,61 +37,130 @@ void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const 
 namespace qlinear::methods {
 namespace {
 
-// Columns per lazy batch: the updates inside a batch are rank-1 (sger), the rest of the matrix is
+// Columns per lazy batch: the updates inside a batch run row by row, the rest of the matrix is
 // updated once per batch by one GEMM of inner dimension kBatch (GPTQ's "lazy batch" of 128).
 constexpr std::size_t kBatch = 128;
-// A group's weights are gathered on the stack up to this many (larger groups use the heap).
-constexpr std::size_t kMaxGroupOnStack = 256;
+// Batches up to this many columns copy their square of U next to each other (64 KiB for 128
+// columns) instead of reading rows of U a page apart.
+constexpr std::size_t kMaxCopiedBatch = 256;
 
-}  // namespace
-
-std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
-                               std::span<float> w, std::size_t rows, std::size_t cols) {
-  const std::size_t n = cols;
-  const std::span<const double> h = calibration.xtx();
+// H restricted to columns order[begin, begin + n), reversed (J·H·J), with dead columns' diagonals
+// set to 1 and λ added to the diagonal: the matrix upper_inverse_factor factorizes.
+std::vector<double> reversed_block(std::span<const double> h, std::size_t in, std::span<const std::size_t> order,
+                                   std::size_t begin, std::size_t n, double lambda) {
   std::vector<double> a(n * n);
-  // a = J·P·H·Pᵀ·J (H symmetric, so row- and column-major agree), dead columns fixed below.
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t j = 0; j < n; ++j) a[(n - 1 - i) * n + (n - 1 - j)] = h[order[i] * n + order[j]];
+  const auto gather = [&](std::size_t i) {
+    const double* row = h.data() + order[begin + i] * in;
+    double* out = a.data() + (n - 1 - i) * n + (n - 1);
+    for (std::size_t j = 0; j < n; ++j) out[-static_cast<std::ptrdiff_t>(j)] = row[order[begin + j]];
+  };
+  if (n > 256) {
+    core::parallel_for(n, gather);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) gather(i);
   }
-  double mean_diag = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
-    double& d = a[(n - 1 - i) * n + (n - 1 - i)];
+    double& d = a[i * n + i];
+    if (!(d > 0.0)) d = 1.0;
+    d += lambda;
+  }
+  return a;
+}
+
+// Zeroes the weights of the dead columns (H_ii = 0: no input reached them) and returns
+// λ = damping · mean(diag H), dead diagonals counted as 1.
+double zero_dead_columns(std::span<const double> h, std::size_t in, std::span<const std::size_t> order,
+                         double damping, std::span<float> w, std::size_t rows, std::size_t cols) {
+  double mean_diag = 0.0;
+  for (std::size_t i = 0; i < cols; ++i) {
+    const double d = h[order[i] * in + order[i]];
     if (!(d > 0.0)) {
-      d = 1.0;
       for (std::size_t r = 0; r < rows; ++r) w[r * cols + i] = 0.0f;
     }
-    mean_diag += d;
+    mean_diag += d > 0.0 ? d : 1.0;
   }
-  mean_diag /= static_cast<double>(n);
-  const double lambda = damping * mean_diag;
-  for (std::size_t i = 0; i < n; ++i) a[i * n + i] += lambda;
+  return damping * (mean_diag / static_cast<double>(cols));
+}
 
+// u (row-major, leading dimension ld) = the upper U with Uᵀ·U = A⁻¹, from a = J·A·J (n×n; LAPACK
+// overwrites it). `first` is the block's first column, for the messages.
+void upper_inverse_factor(std::vector<double>& a, std::size_t n, std::size_t first, double damping, float* u,
+                          std::size_t ld) {
   const int ni = static_cast<int>(n);
   int info = 0;
   dpotrf_("L", &ni, a.data(), &ni, &info);
   if (info > 0) {
     throw Error(ErrorCode::invalid_argument,
                 "XᵀX plus damping " + std::to_string(damping) + " × mean diagonal is not positive definite (pivot " +
-                    std::to_string(n - static_cast<std::size_t>(info)) + "); raise the damping");
+                    std::to_string(first + n - static_cast<std::size_t>(info)) + "); raise the damping");
   }
   if (info < 0) throw Error(ErrorCode::internal, "dpotrf rejected argument " + std::to_string(-info));
   dtrtri_("L", "N", &ni, a.data(), &ni, &info);
   if (info != 0) {
     throw Error(ErrorCode::invalid_argument, "the Cholesky factor of the damped XᵀX is singular; raise the damping");
   }
-  // Column-major L⁻¹(i, j) sits at a[i + j·n]; U(i, j) = L⁻¹(n−1−i, n−1−j) for j >= i.
-  std::vector<float> u(n * n, 0.0f);
-  // Read down a's columns (contiguous), write along u's columns.
-  core::parallel_for(n, [&](std::size_t j) {
-    const double* column = a.data() + (n - 1 - j) * n;
-    for (std::size_t i = 0; i <= j; ++i) u[i * n + j] = static_cast<float>(column[n - 1 - i]);
-  });
+  // Column-major L⁻¹(i, j) sits at a[i + j·n]; U(i, j) = L⁻¹(n−1−i, n−1−j) for j >= i. Read down
+  // a's columns (contiguous), write along u's columns.
+  const auto column = [&](std::size_t j) {
+    const double* l = a.data() + (n - 1 - j) * n;
+    for (std::size_t i = 0; i <= j; ++i) u[i * ld + j] = static_cast<float>(l[n - 1 - i]);
+  };
+  if (n > 256) {
+    core::parallel_for(n, column);
+  } else {
+    for (std::size_t j = 0; j < n; ++j) column(j);
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(u[i * n + i]) || !(u[i * n + i] > 0.0f)) {
-      throw Error(ErrorCode::invalid_argument,
-                  "the inverse of the damped XᵀX overflows at column " + std::to_string(i) + "; raise the damping");
+    if (!std::isfinite(u[i * ld + i]) || !(u[i * ld + i] > 0.0f)) {
+      throw Error(ErrorCode::invalid_argument, "the inverse of the damped XᵀX overflows at column " +
+                                                   std::to_string(first + i) + "; raise the damping");
     }
+  }
+}
+
+// One row's columns [0, len) of a batch, in order (x: the row's compensated weights, updated in
+// place). At each group start its params are chosen from the weights as compensated so far; each
+// column is rounded to the nearest level and its scaled error spread over the batch's later columns.
+template <class Codec>
+void quantize_row_batch(const Codec& codec, float* x, std::size_t len, const float* u, std::size_t ld,
+                        const float* importance, std::size_t group, typename Codec::Params* group_params,
+                        typename Codec::Params fixed, std::int16_t* codes, float* err) {
+  typename Codec::Params p = fixed;
+  for (std::size_t k = 0; k < len; ++k) {
+    if (group && k % group == 0) {
+      p = codec.choose_compensated(x + k, importance + k, std::min(group, len - k), u + k * ld + k, ld);
+      group_params[k / group] = p;
+    }
+    const int q = codec.nearest(p, x[k]);
+    codes[k] = static_cast<std::int16_t>(q);
+    const float e = (x[k] - codec.value(p, q)) / u[k * ld + k];
+    if (err) err[k] = e;
+    const float* row = u + k * ld;
+    for (std::size_t m = k + 1; m < len; ++m) x[m] -= row[m] * e;
+  }
+}
+
+}  // namespace
+
+std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
+                               std::span<float> w, std::size_t rows, std::size_t cols) {
+  const std::span<const double> h = calibration.xtx();
+  const double lambda = zero_dead_columns(h, cols, order, damping, w, rows, cols);
+  std::vector<double> a = reversed_block(h, cols, order, 0, cols, lambda);
+  std::vector<float> u(cols * cols, 0.0f);
+  upper_inverse_factor(a, cols, 0, damping, u.data(), cols);
+  return u;
+}
+
+std::vector<float> local_factors(const Calibration& calibration, std::span<const std::size_t> order, double damping,
+                                 std::span<float> w, std::size_t rows, std::size_t cols, std::size_t window) {
+  const std::span<const double> h = calibration.xtx();
+  const double lambda = zero_dead_columns(h, cols, order, damping, w, rows, cols);
+  std::vector<float> u(((cols + window - 1) / window) * window * window, 0.0f);
+  for (std::size_t begin = 0; begin < cols; begin += window) {
+    const std::size_t len = std::min(window, cols - begin);
+    std::vector<double> a = reversed_block(h, cols, order, begin, len, lambda);
+    upper_inverse_factor(a, len, begin, damping, u.data() + (begin / window) * window * window, window);
   }
   return u;
 }
@@ -102,71 +174,52 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
   // A batch holds whole groups, so a group's params see every update from the columns before it.
   const std::size_t batch = group == 0 ? kBatch : group * std::max<std::size_t>(1, kBatch / group);
   codes.assign(rows * cols, 0);
-  // Params and levels of the batch are kept [group or column][row], so that one column's rows are
-  // contiguous; they go to their [row][...] places once per batch.
-  const std::size_t batch_groups = group ? batch / group : 0;
-  std::vector<typename Codec::Params> pb(group ? batch_groups * rows : 0);
   if (group) params.assign(rows * groups_per_row, typename Codec::Params{});
-  std::vector<std::int16_t> cb(batch * rows);
-  std::vector<float> ublock(kMaxGroupOnStack * kMaxGroupOnStack);
-
-  // The batch's columns, transposed ([batch, rows]), so that one column is contiguous; and their
-  // scaled errors, the left factor of the lazy update.
-  std::vector<float> wb(batch * rows), eb(batch * rows);
+  std::vector<float> ublock(std::min(batch, kMaxCopiedBatch) * std::min(batch, kMaxCopiedBatch));
+  // The batch's scaled errors ([rows, batch]), the left factor of the lazy update.
+  std::vector<float> eb(batch * rows);
   for (std::size_t b0 = 0; b0 < n; b0 += batch) {
     const std::size_t bn = std::min(batch, n - b0);
-    core::parallel_for(rows, [&](std::size_t r) {
-      for (std::size_t k = 0; k < bn; ++k) wb[k * rows + r] = w[r * cols + b0 + k];
-    });
-    for (std::size_t k = 0; k < bn; ++k) {
-      const std::size_t j = b0 + k;
-      float* column = wb.data() + k * rows;
-      if (group && j % group == 0) {
-        const std::size_t len = std::min(group, n - j);
-        typename Codec::Params* target = pb.data() + (k / group) * rows;
-        // The group's square of U, contiguous: every row's choice reads it (for a 32-block, 4 KiB
-        // instead of 32 rows of U a page apart).
-        const std::size_t ub = std::min(len, kMaxGroupOnStack);
-        for (std::size_t i = 0; i < ub; ++i) std::copy_n(u.data() + (j + i) * n + j, ub, ublock.data() + i * ub);
-        core::parallel_for(rows, [&](std::size_t r) {
-          float x[kMaxGroupOnStack];
-          std::vector<float> heap(len > kMaxGroupOnStack ? len : 0);
-          float* xs = len > kMaxGroupOnStack ? heap.data() : x;
-          for (std::size_t i = 0; i < len; ++i) xs[i] = wb[(k + i) * rows + r];
-          target[r] = len <= kMaxGroupOnStack
-                          ? codec.choose_compensated(xs, importance.data() + j, len, ublock.data(), ub)
-                          : codec.choose_compensated(xs, importance.data() + j, len, u.data() + j * n + j, n);
-        });
-      }
-      const typename Codec::Params* p = group ? pb.data() + (k / group) * rows : params.data();
-      const float diag = u[j * n + j];
-      float* err = eb.data() + k * rows;
-      std::int16_t* level = cb.data() + k * rows;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const int q = codec.nearest(p[r], column[r]);
-        level[r] = static_cast<std::int16_t>(q);
-        err[r] = (column[r] - codec.value(p[r], q)) / diag;
-      }
-      // The rest of the batch: wb[k', :] −= U[j, b0 + k'] · err for k' > k.
-      if (k + 1 < bn) {
-        cblas_sger(CblasRowMajor, static_cast<blasint>(bn - k - 1), static_cast<blasint>(rows), -1.0f,
-                   u.data() + j * n + j + 1, 1, err, 1, wb.data() + (k + 1) * rows, static_cast<blasint>(rows));
-      }
+    const float* ub = u.data() + b0 * n + b0;
+    std::size_t ld = n;
+    if (bn <= kMaxCopiedBatch) {
+      for (std::size_t i = 0; i < bn; ++i) std::copy_n(ub + i * n, bn, ublock.data() + i * bn);
+      ub = ublock.data(), ld = bn;
     }
     core::parallel_for(rows, [&](std::size_t r) {
-      for (std::size_t k = 0; k < bn; ++k) codes[r * cols + b0 + k] = cb[k * rows + r];
-      if (group) {
-        for (std::size_t g = 0; g * group < bn; ++g) params[r * groups_per_row + b0 / group + g] = pb[g * rows + r];
-      }
+      quantize_row_batch(codec, w.data() + r * cols + b0, bn, ub, ld, importance.data() + b0, group,
+                         group ? params.data() + r * groups_per_row + b0 / group : nullptr,
+                         group ? typename Codec::Params{} : params[r], codes.data() + r * cols + b0,
+                         eb.data() + r * bn);
     });
-    // The columns after the batch: W[:, b0+bn:] −= Ebᵀ · U[b0:b0+bn, b0+bn:].
+    // The columns after the batch: W[:, b0+bn:] −= Eb · U[b0:b0+bn, b0+bn:].
     if (b0 + bn < n) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<blasint>(rows),
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows),
                   static_cast<blasint>(n - b0 - bn), static_cast<blasint>(bn), -1.0f, eb.data(),
-                  static_cast<blasint>(rows), u.data() + b0 * n + b0 + bn, static_cast<blasint>(n), 1.0f,
+                  static_cast<blasint>(bn), u.data() + b0 * n + b0 + bn, static_cast<blasint>(n), 1.0f,
                   w.data() + b0 + bn, static_cast<blasint>(cols));
     }
   }
+}
+
+template <class Codec>
+void local_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std::size_t cols,
+                    const std::vector<float>& factors, std::span<const float> importance, std::size_t window,
+                    std::size_t group, std::vector<typename Codec::Params>& params, std::vector<std::int16_t>& codes) {
+  const std::size_t windows = (cols + window - 1) / window;
+  const std::size_t groups_per_row = group ? (cols + group - 1) / group : 1;
+  const bool choose = group == window;
+  codes.assign(rows * cols, 0);
+  if (choose) params.assign(rows * windows, typename Codec::Params{});
+  core::parallel_for(rows, [&](std::size_t r) {
+    for (std::size_t b = 0; b < windows; ++b) {
+      const std::size_t begin = b * window;
+      typename Codec::Params* p = params.data() + r * groups_per_row + (group ? begin / group : 0);
+      quantize_row_batch(codec, w.data() + r * cols + begin, std::min(window, cols - begin),
+                         factors.data() + b * window * window, window, importance.data() + begin,
+                         choose ? window : 0, p, *p, codes.data() + r * cols + begin, nullptr);
+    }
+  });
 }
 
 template void gptq_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span<float>, std::size_t, std::size_t,
@@ -175,5 +228,12 @@ template void gptq_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span
 template void gptq_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::span<float>, std::size_t, std::size_t,
                                               const std::vector<float>&, std::span<const float>, std::size_t,
                                               std::vector<formats::AffineParams>&, std::vector<std::int16_t>&);
+template void local_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span<float>, std::size_t, std::size_t,
+                                               const std::vector<float>&, std::span<const float>, std::size_t,
+                                               std::size_t, std::vector<LegacyParams>&, std::vector<std::int16_t>&);
+template void local_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::span<float>, std::size_t, std::size_t,
+                                               const std::vector<float>&, std::span<const float>, std::size_t,
+                                               std::size_t, std::vector<formats::AffineParams>&,
+                                               std::vector<std::int16_t>&);
 
 }  // namespace qlinear::methods

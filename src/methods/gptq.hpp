@@ -22,6 +22,14 @@ namespace qlinear::methods {
 std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
                                std::span<float> w, std::size_t rows, std::size_t cols);
 
+// Method::search with a calibration: the same compensation restricted to windows of `window`
+// columns (the block-diagonal of XᵀX), so that each block's levels minimize the block's own output
+// error (w − q)ᵀ·H_bb·(w − q) with no effect on other blocks. The factors of the windows, each
+// [window, window] (the last one's real size may be shorter), one after another; dead columns and
+// damping as gptq_factor.
+std::vector<float> local_factors(const Calibration& calibration, std::span<const std::size_t> order, double damping,
+                                 std::span<float> w, std::size_t rows, std::size_t cols, std::size_t window);
+
 // Quantizes w ([rows, cols], compensated in place) column by column. With group > 0, the params of
 // row r's group g (columns [g·group, (g+1)·group)) are chosen by codec.choose_compensated from the
 // compensated weights when the group's first column comes, with importance[columns of the group]
@@ -32,6 +40,25 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
                    const std::vector<float>& u, std::span<const float> importance, std::size_t group,
                    std::vector<typename Codec::Params>& params, std::vector<std::int16_t>& codes);
 
+// The windows' compensation with local_factors: levels rounded column by column with the error
+// spread inside the window only. With group == window the params of each window are chosen by
+// codec.choose_compensated with the window's factor (params receives rows × windows); otherwise
+// they are given: one per row (group 0) or per group of `group` columns (a multiple of window),
+// chosen before. codes receives rows × cols.
+template <class Codec>
+void local_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std::size_t cols,
+                    const std::vector<float>& factors, std::span<const float> importance, std::size_t window,
+                    std::size_t group, std::vector<typename Codec::Params>& params, std::vector<std::int16_t>& codes);
+
+extern template void local_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span<float>, std::size_t,
+                                                      std::size_t, const std::vector<float>&,
+                                                      std::span<const float>, std::size_t, std::size_t,
+                                                      std::vector<LegacyParams>&, std::vector<std::int16_t>&);
+extern template void local_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::span<float>, std::size_t,
+                                                      std::size_t, const std::vector<float>&,
+                                                      std::span<const float>, std::size_t, std::size_t,
+                                                      std::vector<formats::AffineParams>&,
+                                                      std::vector<std::int16_t>&);
 extern template void gptq_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span<float>, std::size_t,
                                                      std::size_t, const std::vector<float>&,
                                                      std::span<const float>, std::size_t,

@@ -116,6 +116,22 @@ QuantizedTensor search_legacy(const LegacyGroupCodec& codec, std::span<const flo
   return build_legacy(codec, rows, cols, params, codes);
 }
 
+// Method::search with a calibration: each block's params and levels minimize the block's own
+// output error under the block-diagonal of XᵀX (local_quantize), columns in act order inside it.
+QuantizedTensor search_legacy_local(const LegacyGroupCodec& codec, std::span<const float> w, std::size_t rows,
+                                    std::size_t cols, const QuantizeOptions& options,
+                                    const std::vector<float>& importance) {
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, kBlock);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> factors =
+      local_factors(*options.calibration, order, options.damping, work.w, rows, cols, kBlock);
+  std::vector<LegacyParams> params;
+  std::vector<std::int16_t> codes;
+  local_quantize(codec, std::span<float>(work.w), rows, cols, factors, work.importance, kBlock, kBlock, params,
+                 codes);
+  return build_legacy(codec, rows, cols, params, unpermute(codes, rows, cols, order));
+}
+
 QuantizedTensor gptq_legacy(const LegacyGroupCodec& codec, std::span<const float> w, std::size_t rows,
                             std::size_t cols, const QuantizeOptions& options, const std::vector<float>& importance) {
   const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, kBlock);
@@ -129,7 +145,9 @@ QuantizedTensor gptq_legacy(const LegacyGroupCodec& codec, std::span<const float
 
 // i8/i4 with error compensation: params per tensor or row chosen up front from the weights (with
 // dead columns zeroed), per group when the group starts; then the tensor as quantize() lays it out.
-QuantizedTensor gptq_affine(Format format, std::span<const float> w, std::size_t rows, std::size_t cols,
+// Method::search with a calibration: the same, the compensation kept inside windows of 32 columns
+// (or of the group, for a group size that 32 does not divide) and every params chosen up front.
+QuantizedTensor compensated_affine(Format format, std::span<const float> w, std::size_t rows, std::size_t cols,
                             const QuantizeOptions& options, const std::vector<float>& importance) {
   AffineOptions affine = options.affine;
   affine.calibration = AffineOptions::Calibration::mse;
@@ -139,9 +157,13 @@ QuantizedTensor gptq_affine(Format format, std::span<const float> w, std::size_t
   const AffineGroupCodec codec{formats::affine_spec(format, affine), affine};
 
   const std::size_t group = affine.granularity == Granularity::group ? layout.group_size : 0;
-  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, group);
+  const bool local = options.method == Method::search;
+  const std::size_t window = group && group % kBlock != 0 ? group : kBlock;
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, local ? window : group);
   Permuted work = permute(w, rows, cols, importance, order);
-  const std::vector<float> u = gptq_factor(*options.calibration, order, options.damping, work.w, rows, cols);
+  const std::vector<float> u =
+      local ? local_factors(*options.calibration, order, options.damping, work.w, rows, cols, window)
+            : gptq_factor(*options.calibration, order, options.damping, work.w, rows, cols);
   // One scale per tensor or row: chosen before any compensation (from the weights with dead columns
   // zeroed), in the permuted order, which the choice does not depend on beyond summation order.
   std::vector<formats::AffineParams> params;
@@ -153,13 +175,27 @@ QuantizedTensor gptq_affine(Format format, std::span<const float> w, std::size_t
       params[r] = codec.choose(work.w.data() + r * cols, work.importance.data(), cols);
     });
   }
+  const std::size_t real_groups = group ? (cols + group - 1) / group : 1;
+  if (local && group) {
+    params.resize(rows * real_groups);
+    core::parallel_for(rows, [&](std::size_t r) {
+      for (std::size_t g = 0; g < real_groups; ++g) {
+        const std::size_t begin = g * group;
+        params[r * real_groups + g] = codec.choose(work.w.data() + r * cols + begin, work.importance.data() + begin,
+                                                   std::min(group, cols - begin));
+      }
+    });
+  }
   std::vector<std::int16_t> codes;
-  gptq_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, group, params, codes);
+  if (local) {
+    local_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, window, group, params, codes);
+  } else {
+    gptq_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, group, params, codes);
+  }
   codes = unpermute(codes, rows, cols, order);
 
   // The stored scales: groups past the real columns (all padding) are calibrated as quantize()
   // does, from no weights at all.
-  const std::size_t real_groups = group ? (cols + group - 1) / group : 1;
   const formats::AffineParams empty = codec.choose(nullptr, nullptr, 0);
   std::vector<float> scales(layout.scale_count);
   std::vector<std::uint8_t> zero_points(affine.symmetric ? 0 : layout.scale_count);
@@ -202,11 +238,14 @@ QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, s
 
   if (const auto legacy = legacy_codec(format)) {
     const LegacyGroupCodec codec{*legacy};
-    return options.method == Method::gptq ? gptq_legacy(codec, w, rows, cols, options, importance)
+    if (options.method == Method::gptq) return gptq_legacy(codec, w, rows, cols, options, importance);
+    return options.calibration != nullptr ? search_legacy_local(codec, w, rows, cols, options, importance)
                                           : search_legacy(codec, w, rows, cols, importance);
   }
   if (traits.info.affine) {
-    if (options.method == Method::gptq) return gptq_affine(format, w, rows, cols, options, importance);
+    if (options.method == Method::gptq || options.calibration != nullptr) {
+      return compensated_affine(format, w, rows, cols, options, importance);
+    }
     QuantizeOptions mse = options;
     mse.method = Method::reference;
     mse.affine.calibration = AffineOptions::Calibration::mse;
