@@ -8,13 +8,19 @@
 #include "model/importance.hpp"
 #include "model/output_error.hpp"
 #include "model/plan.hpp"
+#include "model/shards.hpp"
 #include "model/source.hpp"
+#include "model/split_output.hpp"
+#include "io/atomic_file.hpp"
+#include "io/ggml_types.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/gguf.hpp>
 #include <qlinear/model.hpp>
 #include <qlinear/safetensors.hpp>
 #include <qlinear/version.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <type_traits>
@@ -127,6 +133,8 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
       if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
+      // The input's own split (it was read as one model); a split output sets its keys anew.
+      if (key == model::kSplitNoKey || key == model::kSplitCountKey || key == model::kSplitTensorsKey) continue;
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
@@ -281,6 +289,134 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
   return report;
 }
 
+// One tensor of a split output: everything its files' headers and the split rule need.
+struct OutputTensor {
+  std::string name, dtype;  // dtype: safetensors output
+  std::vector<std::uint64_t> shape;
+  std::uint32_t ggml_type = 0;  // GGUF output
+  std::uint64_t bytes = 0;
+};
+
+std::vector<OutputTensor> split_layout(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                                       bool gguf_output) {
+  std::vector<OutputTensor> layout;
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    const SourceTensor& t = source.tensors()[i];
+    const TensorDecision& d = decisions[i];
+    if (t.affine_format || (d.target && format_info(*d.target).affine)) {
+      throw Error(ErrorCode::unsupported, "tensor '" + d.name +
+                                              "': an i8/i4 tensor is several GGUF tensors and metadata, which a "
+                                              "split output cannot keep together; write one file");
+    }
+    OutputTensor out{d.name, {}, {}, 0, 0};
+    const std::uint64_t elements = element_count(t.shape);
+    if (gguf_output) {
+      out.shape = model::gguf_shape(t.shape);
+      out.ggml_type = d.target ? ggml_type_for(*d.target) : t.ggml_type;
+      const io::GgmlTypeTraits* traits = io::sized_ggml_type(out.ggml_type);
+      if (traits == nullptr) throw Error(ErrorCode::unsupported, "tensor '" + d.name + "': no GGUF type for " + t.format_in);
+      out.bytes = elements / traits->block_size * traits->type_size;
+    } else {
+      out.shape = t.shape;
+      out.dtype = d.target ? safetensors_dtype_for(*d.target) : t.safetensors_dtype;
+      out.bytes = elements * safetensors_dtype_bits(out.dtype) / 8;
+    }
+    layout.push_back(std::move(out));
+  }
+  return layout;
+}
+
+// Each tensor's file, and the files' names. gguf-split counts each tensor padded to GGUF's default
+// alignment (32), whatever the file's.
+std::pair<std::vector<std::size_t>, std::vector<std::filesystem::path>> split_files(
+    const std::vector<OutputTensor>& layout, const std::filesystem::path& output, const OutputOptions& options,
+    bool gguf_output) {
+  std::vector<std::uint64_t> sizes;
+  for (const auto& t : layout) sizes.push_back(gguf_output ? (t.bytes + 31) / 32 * 32 : t.bytes);
+  auto shard_of = model::assign_shards(sizes, options.split_max_bytes, options.split_max_tensors);
+  const std::size_t count = shard_of.empty() ? 1 : shard_of.back() + 1;
+  if (count > UINT16_MAX) {
+    throw Error(ErrorCode::invalid_argument, output.string() + ": " + std::to_string(count) +
+                                                 " files; a split has at most 65535 (split.count is a u16)");
+  }
+  std::vector<std::filesystem::path> paths;
+  for (std::size_t k = 0; k < count; ++k) paths.push_back(model::shard_path(output, k, count));
+  return {std::move(shard_of), std::move(paths)};
+}
+
+ModelReport write_gguf_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                             const QuantPlan& plan, const std::filesystem::path& output,
+                             const OutputOptions& options, const ProgressCallback& progress) {
+  const auto layout = split_layout(source, decisions, true);
+  const auto files = split_files(layout, output, options, true);
+  const auto& shard_of = files.first;
+  const auto& paths = files.second;
+  const std::uint64_t alignment = source.gguf() ? source.gguf()->alignment() : 32;
+  // As gguf-split: the metadata in the first file; the split keys after it in every file.
+  const auto open = [&](std::size_t k) {
+    auto writer = std::make_unique<GgufWriter>(paths[k], alignment);
+    if (k == 0) {
+      write_metadata(*writer, source, plan);
+      if (plan.importance) model::add_importance_metadata(*writer, *plan.importance);
+      add_method_metadata(*writer, plan);
+    }
+    writer->set(std::string(model::kSplitNoKey), GgufValue::u16(static_cast<std::uint16_t>(k)));
+    writer->set(std::string(model::kSplitCountKey), GgufValue::u16(static_cast<std::uint16_t>(paths.size())));
+    writer->set(std::string(model::kSplitTensorsKey), GgufValue::i32(static_cast<std::int32_t>(layout.size())));
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      if (shard_of[i] == k) writer->add_tensor(layout[i].name, layout[i].shape, layout[i].ggml_type);
+    }
+    writer->write_header();
+    return writer;
+  };
+  model::SplitWriter<GgufWriter> writer(shard_of, paths, open);
+  ModelReport report = stream_tensors(writer, source, decisions, plan, progress);
+  writer.finish();
+  writer.keep();
+  report.files = paths;
+  return report;
+}
+
+// Hugging Face's layout: the shards, and an index whose weight_map names each tensor's shard
+// (keys sorted, two-space indent, as transformers writes it).
+ModelReport write_safetensors_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                                    const QuantPlan& plan, const std::filesystem::path& output,
+                                    const OutputOptions& options, const ProgressCallback& progress) {
+  const auto layout = split_layout(source, decisions, false);
+  const auto files = split_files(layout, output, options, false);
+  const auto& shard_of = files.first;
+  const auto& paths = files.second;
+  const auto open = [&](std::size_t k) {
+    auto writer = std::make_unique<SafetensorsWriter>(paths[k]);
+    writer->set_metadata("quantized_by", std::string("qlinear ") + version_string);
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      if (shard_of[i] == k) writer->add_tensor(layout[i].name, layout[i].dtype, layout[i].shape);
+    }
+    writer->write_header();
+    return writer;
+  };
+  model::SplitWriter<SafetensorsWriter> writer(shard_of, paths, open);
+  ModelReport report = stream_tensors(writer, source, decisions, plan, progress);
+  writer.finish();
+  nlohmann::json index;
+  std::uint64_t total = 0;
+  index["weight_map"] = nlohmann::json::object();
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    index["weight_map"][layout[i].name] = paths[shard_of[i]].filename().string();
+    total += layout[i].bytes;
+  }
+  index["metadata"] = {{"total_size", total}};
+  const std::string text = index.dump(2) + "\n";
+  const auto index_path = model::safetensors_index_path(output);
+  io::AtomicFile file(index_path);
+  file.write(std::as_bytes(std::span(text.data(), text.size())));
+  file.commit();
+  writer.keep();
+  report.files = paths;
+  report.files.push_back(index_path);
+  return report;
+}
+
 }  // namespace
 
 std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
@@ -291,6 +427,11 @@ std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const
 
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress) {
+  return quantize_model(input, output, plan, progress, OutputOptions{});
+}
+
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+                           const QuantPlan& plan, const ProgressCallback& progress, const OutputOptions& options) {
   const auto start = Clock::now();
   const auto source = ModelSource::open(input);
   const bool gguf_output = output.extension() != ".safetensors";
@@ -308,7 +449,10 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   }
 
   ModelReport report;
-  if (gguf_output) {
+  if (options.split()) {
+    report = gguf_output ? write_gguf_split(*source, decisions, plan, output, options, progress)
+                         : write_safetensors_split(*source, decisions, plan, output, options, progress);
+  } else if (gguf_output) {
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
     if (plan.importance) model::add_importance_metadata(writer, *plan.importance);
@@ -317,6 +461,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
+    report.files = {output};
   } else {
     SafetensorsWriter writer(output);
     writer.set_metadata("quantized_by", std::string("qlinear ") + version_string);
@@ -328,6 +473,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress);
     writer.finish();
+    report.files = {output};
   }
   model::OutputErrorSums pooled;
   bool any_output = false;

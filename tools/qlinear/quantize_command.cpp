@@ -13,7 +13,9 @@
 
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
+#include <optional>
 
 namespace qlinear::cli {
 namespace {
@@ -24,7 +26,39 @@ struct QuantizeOptions {
   std::vector<std::string> rules, keeps;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
+  std::string split_max_size;
+  std::size_t split_max_tensors = 0;
 };
+
+// "4G", "500M", "64K" or a byte count: decimal units, as llama.cpp's gguf-split reads them (4G is
+// 4,000,000,000 bytes). Empty for a size that is not one.
+std::optional<std::uint64_t> parse_split_size(const std::string& text) {
+  std::uint64_t unit = 1;
+  std::string digits = text;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K': case 'k': unit = 1000; break;
+      case 'M': case 'm': unit = 1000 * 1000; break;
+      case 'G': case 'g': unit = 1000 * 1000 * 1000; break;
+      case 'T': case 't': unit = 1000ull * 1000 * 1000 * 1000; break;
+      default: break;
+    }
+    if (unit != 1) digits.pop_back();
+  }
+  if (digits.empty() || digits.size() > 15 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const std::uint64_t n = std::stoull(digits);
+  if (n == 0) return std::nullopt;
+  return n * unit;
+}
+
+OutputOptions make_output_options(const QuantizeOptions& o) {
+  OutputOptions out;
+  if (!o.split_max_size.empty()) out.split_max_bytes = *parse_split_size(o.split_max_size);
+  out.split_max_tensors = o.split_max_tensors;
+  return out;
+}
 
 // The process's peak resident memory so far (VmHWM), or 0 where /proc does not tell.
 std::uint64_t peak_rss_bytes() {
@@ -130,14 +164,18 @@ void run_quantize(const QuantizeOptions& o) {
   reset_peak_rss();
   const std::uint64_t rss_before = peak_rss_bytes();
   Progress progress("quantizing", o.quiet);
-  const ModelReport report =
-      quantize_model(o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); });
+  const ModelReport report = quantize_model(
+      o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); }, make_output_options(o));
   progress.finish();
   const std::uint64_t rss_peak = peak_rss_bytes();
   report.print(std::cout);
   if (plan.importance) print_importance(*plan.importance, report);
   if (plan.calibration) print_calibration(*plan.calibration, report);
-  std::cout << "wrote " << o.output << ": " << format_count(report.bytes_out) << " bytes; peak memory "
+  if (report.files.size() > 1) {
+    for (const auto& file : report.files) std::cout << "wrote " << file.string() << "\n";
+  }
+  std::cout << "wrote " << (report.files.size() > 1 ? std::to_string(report.files.size()) + " files" : o.output)
+            << ": " << format_count(report.bytes_out) << " bytes; peak memory "
             << format_fixed(static_cast<double>(rss_peak) / (1 << 20), 1) << " MiB\n";
   if (!o.report.empty()) {
     auto json = nlohmann::json::parse(report.to_json());
@@ -209,8 +247,17 @@ void add_quantize_command(CLI::App& app) {
       "tensor's rounding errors through XᵀX; a tensor without data in FILE gets --method search and the\n"
       "report says so. The report's out.err is ‖X(W−Q)ᵀ‖ / ‖X·Wᵀ‖ on those inputs.\n"
       "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq \\\n"
-      "           --calibration acts.safetensors");
-  cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
+      "           --calibration acts.safetensors\n"
+      "\n"
+      "Sharded models: the input may be a folder, a safetensors index or the first file of a GGUF split;\n"
+      "all shards are read as one model. --split-max-size 4G or --split-max-tensors N writes the output\n"
+      "as llama.cpp's gguf-split would split it (OUT-00001-of-0000N.gguf ..., llama.cpp loads the first),\n"
+      "or, for .safetensors, as Hugging Face shards with OUT.safetensors.index.json.\n"
+      "Example: qlinear quantize llama-70b/ llama-70b-q4_0.gguf --type q4_0 --split-max-size 4G");
+  cmd->add_option("input", o->input,
+                  "safetensors or GGUF file, or a sharded model: a folder, a NAME.safetensors.index.json, "
+                  "or the first file of a GGUF split (NAME-00001-of-0000N.gguf)")
+      ->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
       ->required()
       ->check(output_file_validator());
@@ -245,6 +292,20 @@ void add_quantize_command(CLI::App& app) {
           },
           "FRACTION"))
       ->capture_default_str();
+  auto* split_size =
+      cmd->add_option("--split-max-size", o->split_max_size,
+                      "split the output into files of at most SIZE of tensor data (4G, 500M, 64K: decimal "
+                      "units, as llama.cpp's gguf-split): OUT-00001-of-0000N.gguf, or safetensors shards "
+                      "and OUT.safetensors.index.json")
+          ->check(CLI::Validator(
+              [](std::string& v) -> std::string {
+                return parse_split_size(v) ? "" : "'" + v + "' is not a size (a positive number, then K, M, G or T)";
+              },
+              "SIZE"));
+  cmd->add_option("--split-max-tensors", o->split_max_tensors,
+                  "split the output into files of at most N tensors each, as gguf-split does")
+      ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()))
+      ->excludes(split_size);
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
