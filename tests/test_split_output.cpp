@@ -10,9 +10,22 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace qlinear {
 namespace {
+
+OutputOptions split_every(std::size_t tensors) {
+  OutputOptions o;
+  o.split_max_tensors = tensors;
+  return o;
+}
+
+OutputOptions split_at(std::uint64_t bytes) {
+  OutputOptions o;
+  o.split_max_bytes = bytes;
+  return o;
+}
 
 TEST(SplitRule, SizeAndCountLimitsAsGgufSplitAppliesThem) {
   using V = std::vector<std::size_t>;
@@ -54,7 +67,7 @@ std::vector<std::pair<std::string, std::string>> keys_and_values(const GgufFile&
 }
 
 TEST(SplitOutput, GgufFilesHoldTheSingleFilesTensorsAndKeysAsGgufSplitWrites) {
-  for (const OutputOptions options : {OutputOptions{0, 4}, OutputOptions{6000, 0}}) {
+  for (const OutputOptions options : {split_every(4), split_at(6000)}) {
     Written w;
     write_single(w, plan_for(Format::q8_0), "one.gguf");
     const ModelReport report =
@@ -106,7 +119,7 @@ TEST(SplitOutput, SafetensorsShardsAndIndexReadBackAsTheSingleFile) {
   Written w;
   write_single(w, plan_for(Format::f16), "one.safetensors");
   const ModelReport report = quantize_model(w.dir / "in.safetensors", w.dir / "out.safetensors",
-                                            plan_for(Format::f16), {}, OutputOptions{0, 4});
+                                            plan_for(Format::f16), {}, split_every(4));
   const std::vector<std::filesystem::path> expected_files = {
       w.dir / "out-00001-of-00002.safetensors", w.dir / "out-00002-of-00002.safetensors",
       w.dir / "out.safetensors.index.json"};
@@ -140,16 +153,49 @@ TEST(SplitOutput, AFailedRunRemovesTheFilesAlreadyWritten) {
   };
   for (const char* out : {"out.gguf", "out.safetensors"}) {
     EXPECT_THROW(quantize_model(dir / "in.safetensors", dir / out, plan_for(Format::f16), fail_midway,
-                                OutputOptions{0, 2}),
+                                split_every(2)),
                  std::runtime_error);
     EXPECT_EQ(dir.entries(), std::vector<std::string>{"in.safetensors"}) << out;
   }
   // i8/i4 tensors are several GGUF tensors each: refused before anything is written.
   const std::string m = test::error_message(
-      [&] { quantize_model(dir / "in.safetensors", dir / "out.gguf", plan_for(Format::i8), {}, OutputOptions{0, 2}); },
+      [&] { quantize_model(dir / "in.safetensors", dir / "out.gguf", plan_for(Format::i8), {}, split_every(2)); },
       ErrorCode::unsupported);
   EXPECT_NE(m.find("tensor 'blk.0.attn_q.weight': an i8/i4 tensor"), std::string::npos) << m;
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"in.safetensors"});
+}
+
+// A plan's pieces: each file written on its own (here on threads of their own, last file first) is
+// the whole run's file, byte for byte.
+TEST(SplitOutput, FilesWrittenOneByOneInAnyOrderAreTheWholeRunsBytes) {
+  test::TempDir dir;
+  test::write_safetensors_model(dir / "in.safetensors", test::sharded_model_tensors());
+  for (const auto& [name, format] : {std::pair{"whole.gguf", Format::q4_0}, std::pair{"whole.safetensors", Format::bf16}}) {
+    const ModelReport whole =
+        quantize_model(dir / "in.safetensors", dir / name, plan_for(format), {}, split_every(2));
+    std::vector<std::vector<std::byte>> expected;
+    for (const auto& f : whole.files) expected.push_back(test::read_bytes(f));
+    const std::size_t count = whole.files.size() - (format == Format::bf16 ? 1 : 0);  // without the index
+    ASSERT_EQ(count, 3u);
+    test::TempDir pieces;
+    std::vector<std::thread> threads;
+    for (std::size_t k = count; k-- > 0;) {
+      threads.emplace_back([&, k] {
+        OutputOptions one = split_every(2);
+        one.only_file = k;
+        const ModelReport r = quantize_model(dir / "in.safetensors", pieces / name, plan_for(format), {}, one);
+        EXPECT_EQ(r.files.front(), model::shard_path(pieces / name, k, count));
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (std::size_t k = 0; k < whole.files.size(); ++k) {
+      EXPECT_EQ(test::read_bytes(pieces / whole.files[k].filename()), expected[k]) << whole.files[k];
+    }
+    OutputOptions beyond = split_every(2);
+    beyond.only_file = count;
+    EXPECT_EQ(test::error_code_of([&] { quantize_model(dir / "in.safetensors", pieces / name, plan_for(format), {}, beyond); }),
+              ErrorCode::invalid_argument);
+  }
 }
 
 }  // namespace

@@ -141,6 +141,14 @@ struct OutputOptions {
   // GGUF tensors each) cannot be split: Error(unsupported).
   std::uint64_t split_max_bytes = 0;
   std::size_t split_max_tensors = 0;
+  // Tensors in flight at once: each is read and quantized on a thread of its own (with the pool's
+  // threads when they are free) while earlier ones are written, in order. The output's bytes are
+  // those of jobs = 1; memory holds up to `jobs` tensors' input and output at a time.
+  std::size_t jobs = 1;
+  // With a split: write file `only_file` (from 0) and no other, as one piece of a run spread over
+  // processes or machines; its bytes are those the whole run writes there. The safetensors index
+  // is written with file 0.
+  std::optional<std::size_t> only_file;
 
   bool split() const noexcept { return split_max_bytes != 0 || split_max_tensors != 0; }
 };

@@ -6,6 +6,7 @@
 #include "model/background_write.hpp"
 #include "model/fused_quantize.hpp"
 #include "model/importance.hpp"
+#include "model/ordered_jobs.hpp"
 #include "model/output_error.hpp"
 #include "model/plan.hpp"
 #include "model/shards.hpp"
@@ -289,68 +290,137 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
   return report;
 }
 
-// One tensor of a split output: everything its files' headers and the split rule need.
-struct OutputTensor {
-  std::string name, dtype;  // dtype: safetensors output
-  std::vector<std::uint64_t> shape;
-  std::uint32_t ggml_type = 0;  // GGUF output
-  std::uint64_t bytes = 0;
+// --jobs: one tensor's work done on a job's thread, kept until the writer takes it.
+struct JobResult {
+  TensorReport entry;
+  std::unique_ptr<model::QuantizeWorkspace> workspace;  // the fused pass's output: `bytes` point into it
+  std::span<const std::byte> bytes;
+  std::optional<QuantizedTensor> q;  // the other paths' output; neither for a tensor kept as it is
 };
 
-std::vector<OutputTensor> split_layout(const ModelSource& source, const std::vector<TensorDecision>& decisions,
-                                       bool gguf_output) {
-  std::vector<OutputTensor> layout;
-  for (std::size_t i = 0; i < decisions.size(); ++i) {
-    const SourceTensor& t = source.tensors()[i];
-    const TensorDecision& d = decisions[i];
-    if (t.affine_format || (d.target && format_info(*d.target).affine)) {
-      throw Error(ErrorCode::unsupported, "tensor '" + d.name +
-                                              "': an i8/i4 tensor is several GGUF tensors and metadata, which a "
-                                              "split output cannot keep together; write one file");
+// What write_tensor() does before writing, with the same functions (so the same bytes), into
+// buffers of this tensor's own. Its input pages are given back as soon as it is quantized.
+JobResult compute_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
+                         const QuantPlan& plan) {
+  const auto start = Clock::now();
+  const SourceTensor& t = source.tensors()[index];
+  JobResult r;
+  r.entry.decision = d;
+  r.entry.format_out = d.target ? std::string(format_name(*d.target)) : t.format_in;
+  r.entry.bytes_in = t.nbytes;
+  if (!d.target) return r;  // written from the file's pages
+  const auto importance = model::importance_for(plan, d);
+  r.entry.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
+  if (plan.method == Method::reference && !plan.calibration) {
+    r.workspace = std::make_unique<model::QuantizeWorkspace>();
+    if (const auto fused = model::quantize_and_measure(source, index, *d.target, importance, *r.workspace)) {
+      r.entry.stats = fused->stats;
+      r.entry.method = reference_method_name(*d.target);
+      r.bytes = fused->bytes;
+      source.release(index);
+      r.entry.seconds = seconds_since(start);
+      return r;
     }
-    OutputTensor out{d.name, {}, {}, 0, 0};
-    const std::uint64_t elements = element_count(t.shape);
-    if (gguf_output) {
-      out.shape = model::gguf_shape(t.shape);
-      out.ggml_type = d.target ? ggml_type_for(*d.target) : t.ggml_type;
-      const io::GgmlTypeTraits* traits = io::sized_ggml_type(out.ggml_type);
-      if (traits == nullptr) throw Error(ErrorCode::unsupported, "tensor '" + d.name + "': no GGUF type for " + t.format_in);
-      out.bytes = elements / traits->block_size * traits->type_size;
-    } else {
-      out.shape = t.shape;
-      out.dtype = d.target ? safetensors_dtype_for(*d.target) : t.safetensors_dtype;
-      out.bytes = elements * safetensors_dtype_bits(out.dtype) / 8;
-    }
-    layout.push_back(std::move(out));
+    r.workspace.reset();
   }
-  return layout;
+  Quantized qt = quantize_tensor(source, index, d, plan, importance);
+  source.release(index);
+  r.entry.stats = qt.stats;
+  r.entry.method = qt.method;
+  if (qt.output) {
+    r.entry.output_error = qt.output->relative();
+    r.entry.output_error2 = qt.output->error2;
+    r.entry.output_signal2 = qt.output->signal2;
+  }
+  r.q = std::move(qt.q);
+  r.entry.seconds = seconds_since(start);
+  return r;
 }
 
-// Each tensor's file, and the files' names. gguf-split counts each tensor padded to GGUF's default
-// alignment (32), whatever the file's.
-std::pair<std::vector<std::size_t>, std::vector<std::filesystem::path>> split_files(
-    const std::vector<OutputTensor>& layout, const std::filesystem::path& output, const OutputOptions& options,
-    bool gguf_output) {
-  std::vector<std::uint64_t> sizes;
-  for (const auto& t : layout) sizes.push_back(gguf_output ? (t.bytes + 31) / 32 * 32 : t.bytes);
-  auto shard_of = model::assign_shards(sizes, options.split_max_bytes, options.split_max_tensors);
-  const std::size_t count = shard_of.empty() ? 1 : shard_of.back() + 1;
-  if (count > UINT16_MAX) {
-    throw Error(ErrorCode::invalid_argument, output.string() + ": " + std::to_string(count) +
-                                                 " files; a split has at most 65535 (split.count is a u16)");
+template <typename Writer>
+std::uint64_t write_result(Writer& writer, const ModelSource& source, std::size_t index, const TensorDecision& d,
+                           const JobResult& r) {
+  constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
+  if (!d.target) {
+    if constexpr (kGguf) {
+      if (source.tensors()[index].affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
+    }
+    const auto bytes = source.raw_bytes(index);
+    writer.write_tensor_data(d.name, bytes);
+    return bytes.size();
   }
-  std::vector<std::filesystem::path> paths;
-  for (std::size_t k = 0; k < count; ++k) paths.push_back(model::shard_path(output, k, count));
-  return {std::move(shard_of), std::move(paths)};
+  if (r.workspace) {
+    writer.write_tensor_data(d.name, r.bytes);
+    return r.bytes.size();
+  }
+  if constexpr (kGguf) {
+    if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, *r.q);
+  }
+  const auto bytes = gguf_tensor_bytes(*r.q);
+  writer.write_tensor_data(d.name, bytes);
+  return bytes.size();
+}
+
+// stream_tensors() with `jobs` tensors in flight: quantized side by side, written here in order.
+template <typename Writer>
+ModelReport stream_tensors(Writer& writer, const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                           const QuantPlan& plan, const ProgressCallback& progress, std::size_t jobs) {
+  if (jobs <= 1) return stream_tensors(writer, source, decisions, plan, progress);
+  ModelReport report;
+  std::uint64_t total_in = 0, done_in = 0;
+  for (const auto& t : source.tensors()) total_in += t.nbytes;
+  model::run_ordered<JobResult>(
+      decisions.size(), jobs, [&](std::size_t i) { return compute_tensor(source, i, decisions[i], plan); },
+      [&](std::size_t i, JobResult& r) {
+        release_free_heap();  // the previous tensor's buffers, freed by now (see release_free_heap)
+        const auto start = Clock::now();
+        r.entry.bytes_out = write_result(writer, source, i, decisions[i], r);
+        if (!decisions[i].target) source.release(i);
+        r.entry.seconds += seconds_since(start);
+        const SourceTensor& t = source.tensors()[i];
+        report.bytes_in += r.entry.bytes_in;
+        report.bytes_out += r.entry.bytes_out;
+        report.weights += element_count(t.shape);
+        report.tensors.push_back(std::move(r.entry));
+        done_in += t.nbytes;
+        if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
+      });
+  release_free_heap();
+  return report;
+}
+
+// One file of a split and no other (OutputOptions::only_file): its tensors as a model of their own
+// through the same writer, so its bytes are those the whole run writes there.
+template <typename Open>
+ModelReport write_one_file(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                           const QuantPlan& plan, const model::SplitFiles& files, std::size_t k, const Open& open,
+                           const OutputOptions& options, const ProgressCallback& progress) {
+  if (k >= files.paths.size()) {
+    throw Error(ErrorCode::invalid_argument, "file " + std::to_string(k + 1) + " of a split into " +
+                                                 std::to_string(files.paths.size()) + " files");
+  }
+  std::vector<std::size_t> mine;
+  std::vector<TensorDecision> chosen;
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    if (files.shard_of[i] != k) continue;
+    mine.push_back(i);
+    chosen.push_back(decisions[i]);
+  }
+  const auto part = model::select_tensors(source, std::move(mine));
+  const auto writer = open(k);
+  ModelReport report = stream_tensors(*writer, *part, chosen, plan, progress, options.jobs);
+  writer->finish();
+  report.files = {files.paths[k]};
+  return report;
 }
 
 ModelReport write_gguf_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
                              const QuantPlan& plan, const std::filesystem::path& output,
                              const OutputOptions& options, const ProgressCallback& progress) {
-  const auto layout = split_layout(source, decisions, true);
-  const auto files = split_files(layout, output, options, true);
-  const auto& shard_of = files.first;
-  const auto& paths = files.second;
+  const auto layout = model::split_layout(source, decisions, true);
+  const auto files = model::split_files(layout, output, options, true);
+  const auto& shard_of = files.shard_of;
+  const auto& paths = files.paths;
   const std::uint64_t alignment = source.gguf() ? source.gguf()->alignment() : 32;
   // As gguf-split: the metadata in the first file; the split keys after it in every file.
   const auto open = [&](std::size_t k) {
@@ -369,8 +439,11 @@ ModelReport write_gguf_split(const ModelSource& source, const std::vector<Tensor
     writer->write_header();
     return writer;
   };
+  if (options.only_file) {
+    return write_one_file(source, decisions, plan, files, *options.only_file, open, options, progress);
+  }
   model::SplitWriter<GgufWriter> writer(shard_of, paths, open);
-  ModelReport report = stream_tensors(writer, source, decisions, plan, progress);
+  ModelReport report = stream_tensors(writer, source, decisions, plan, progress, options.jobs);
   writer.finish();
   writer.keep();
   report.files = paths;
@@ -382,10 +455,10 @@ ModelReport write_gguf_split(const ModelSource& source, const std::vector<Tensor
 ModelReport write_safetensors_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
                                     const QuantPlan& plan, const std::filesystem::path& output,
                                     const OutputOptions& options, const ProgressCallback& progress) {
-  const auto layout = split_layout(source, decisions, false);
-  const auto files = split_files(layout, output, options, false);
-  const auto& shard_of = files.first;
-  const auto& paths = files.second;
+  const auto layout = model::split_layout(source, decisions, false);
+  const auto files = model::split_files(layout, output, options, false);
+  const auto& shard_of = files.shard_of;
+  const auto& paths = files.paths;
   const auto open = [&](std::size_t k) {
     auto writer = std::make_unique<SafetensorsWriter>(paths[k]);
     writer->set_metadata("quantized_by", std::string("qlinear ") + version_string);
@@ -395,9 +468,17 @@ ModelReport write_safetensors_split(const ModelSource& source, const std::vector
     writer->write_header();
     return writer;
   };
-  model::SplitWriter<SafetensorsWriter> writer(shard_of, paths, open);
-  ModelReport report = stream_tensors(writer, source, decisions, plan, progress);
-  writer.finish();
+  const bool whole = !options.only_file;
+  ModelReport report;
+  std::optional<model::SplitWriter<SafetensorsWriter>> writer;
+  if (whole) {
+    writer.emplace(shard_of, paths, open);
+    report = stream_tensors(*writer, source, decisions, plan, progress, options.jobs);
+    writer->finish();
+  } else {
+    report = write_one_file(source, decisions, plan, files, *options.only_file, open, options, progress);
+    if (*options.only_file != 0) return report;
+  }
   nlohmann::json index;
   std::uint64_t total = 0;
   index["weight_map"] = nlohmann::json::object();
@@ -411,7 +492,11 @@ ModelReport write_safetensors_split(const ModelSource& source, const std::vector
   io::AtomicFile file(index_path);
   file.write(std::as_bytes(std::span(text.data(), text.size())));
   file.commit();
-  writer.keep();
+  if (!whole) {
+    report.files.push_back(index_path);
+    return report;
+  }
+  writer->keep();
   report.files = paths;
   report.files.push_back(index_path);
   return report;
@@ -448,6 +533,10 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     }
   }
 
+  if (options.only_file && !options.split() && *options.only_file != 0) {
+    throw Error(ErrorCode::invalid_argument, "file " + std::to_string(*options.only_file + 1) +
+                                                 " of an output that is not split (one file)");
+  }
   ModelReport report;
   if (options.split()) {
     report = gguf_output ? write_gguf_split(*source, decisions, plan, output, options, progress)
@@ -459,7 +548,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     add_method_metadata(writer, plan);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, plan, progress);
+    report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
     writer.finish();
     report.files = {output};
   } else {
@@ -471,7 +560,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
                         tensors[i].shape);
     }
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, plan, progress);
+    report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
     writer.finish();
     report.files = {output};
   }

@@ -1,4 +1,4 @@
-// join_shards(): the shards of a model read as one. Each shard is a ModelSource of its own (its file
+// join_shards(): the shards of a model read as one; select_tensors(): some of a model's tensors. Each shard is a ModelSource of its own (its file
 // mapped and checked by its reader); this one lists their tensors in shard order and passes every
 // call on to the shard that holds the tensor.
 
@@ -59,7 +59,31 @@ class ShardedSource final : public ModelSource {
   std::vector<std::pair<std::size_t, std::size_t>> where_;  // shard, index in the shard
 };
 
+class SelectedSource final : public ModelSource {
+ public:
+  SelectedSource(const ModelSource& parent, std::vector<std::size_t> indices)
+      : parent_(parent), indices_(std::move(indices)) {
+    for (const std::size_t i : indices_) tensors_.push_back(parent_.tensors().at(i));
+  }
+  const std::vector<SourceTensor>& tensors() const override { return tensors_; }
+  FloatValues read_floats(std::size_t index) const override { return parent_.read_floats(indices_[index]); }
+  std::span<const std::byte> raw_bytes(std::size_t index) const override { return parent_.raw_bytes(indices_[index]); }
+  QuantizedTensor read_affine(std::size_t index) const override { return parent_.read_affine(indices_[index]); }
+  void release(std::size_t index) const override { parent_.release(indices_[index]); }
+  const GgufFile* gguf() const noexcept override { return parent_.gguf(); }
+  const SafetensorsFile* safetensors() const noexcept override { return parent_.safetensors(); }
+
+ private:
+  const ModelSource& parent_;
+  std::vector<std::size_t> indices_;
+  std::vector<SourceTensor> tensors_;
+};
+
 }  // namespace
+
+std::unique_ptr<ModelSource> select_tensors(const ModelSource& parent, std::vector<std::size_t> indices) {
+  return std::make_unique<SelectedSource>(parent, std::move(indices));
+}
 
 std::unique_ptr<ModelSource> join_shards(std::vector<std::unique_ptr<ModelSource>> shards,
                                          std::vector<std::filesystem::path> paths) {

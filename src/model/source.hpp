@@ -73,4 +73,8 @@ std::unique_ptr<ModelSource> open_gguf_file(GgufFile file);
 std::unique_ptr<ModelSource> join_shards(std::vector<std::unique_ptr<ModelSource>> shards,
                                          std::vector<std::filesystem::path> paths);
 
+// Tensors `indices` of `parent` (which must outlive it), in that order, as a model of their own;
+// the metadata is the parent's.
+std::unique_ptr<ModelSource> select_tensors(const ModelSource& parent, std::vector<std::size_t> indices);
+
 }  // namespace qlinear::model

@@ -4,7 +4,10 @@
 // written atomically (GgufWriter, SafetensorsWriter); when the whole output does not complete, the
 // files already finished are removed again, so a failed run leaves no part of its output behind.
 
+#include "model/source.hpp"
+
 #include <qlinear/error.hpp>
+#include <qlinear/model.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +35,28 @@ std::vector<std::size_t> assign_shards(std::span<const std::uint64_t> sizes, std
 std::filesystem::path shard_path(const std::filesystem::path& output, std::size_t index, std::size_t count);
 // OUT.safetensors → OUT.safetensors.index.json, as Hugging Face names it.
 std::filesystem::path safetensors_index_path(const std::filesystem::path& output);
+
+// One tensor of a split output: what its file's header and the split rule need.
+struct OutputTensor {
+  std::string name, dtype;  // dtype: safetensors output
+  std::vector<std::uint64_t> shape;
+  std::uint32_t ggml_type = 0;  // GGUF output
+  std::uint64_t bytes = 0;
+};
+
+// The output tensors of `decisions`, one per source tensor. Error(unsupported) for an i8/i4 tensor
+// (several GGUF tensors and metadata keys, which a split cannot keep together).
+std::vector<OutputTensor> split_layout(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                                       bool gguf_output);
+
+// Each tensor's file and the files' names. Error(invalid_argument) beyond 65535 files (split.count
+// is a u16).
+struct SplitFiles {
+  std::vector<std::size_t> shard_of;
+  std::vector<std::filesystem::path> paths;
+};
+SplitFiles split_files(const std::vector<OutputTensor>& layout, const std::filesystem::path& output,
+                       const OutputOptions& options, bool gguf_output);
 
 // Sends each tensor's data to the writer of its file: `open(k)` makes file k's writer with its
 // tensors declared and its header written; a file is finished (committed) after its last tensor,
