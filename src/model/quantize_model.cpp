@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <mutex>
 #include <type_traits>
 
 #if defined(__GLIBC__)
@@ -298,10 +299,32 @@ struct JobResult {
   std::optional<QuantizedTensor> q;  // the other paths' output; neither for a tensor kept as it is
 };
 
+// Workspaces handed from tensor to tensor, so that their pages are faulted in once per run, not
+// once per tensor: at most one per tensor in flight.
+class WorkspacePool {
+ public:
+  std::unique_ptr<model::QuantizeWorkspace> take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return std::make_unique<model::QuantizeWorkspace>(true);
+    auto w = std::move(free_.back());
+    free_.pop_back();
+    return w;
+  }
+  void give_back(std::unique_ptr<model::QuantizeWorkspace> w) {
+    if (!w) return;
+    std::lock_guard lock(mutex_);
+    free_.push_back(std::move(w));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<model::QuantizeWorkspace>> free_;
+};
+
 // What write_tensor() does before writing, with the same functions (so the same bytes), into
 // buffers of this tensor's own. Its input pages are given back as soon as it is quantized.
 JobResult compute_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
-                         const QuantPlan& plan) {
+                         const QuantPlan& plan, WorkspacePool& workspaces) {
   const auto start = Clock::now();
   const SourceTensor& t = source.tensors()[index];
   JobResult r;
@@ -312,7 +335,7 @@ JobResult compute_tensor(const ModelSource& source, std::size_t index, const Ten
   const auto importance = model::importance_for(plan, d);
   r.entry.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
   if (plan.method == Method::reference && !plan.calibration) {
-    r.workspace = std::make_unique<model::QuantizeWorkspace>();
+    r.workspace = workspaces.take();
     if (const auto fused = model::quantize_and_measure(source, index, *d.target, importance, *r.workspace)) {
       r.entry.stats = fused->stats;
       r.entry.method = reference_method_name(*d.target);
@@ -321,7 +344,7 @@ JobResult compute_tensor(const ModelSource& source, std::size_t index, const Ten
       r.entry.seconds = seconds_since(start);
       return r;
     }
-    r.workspace.reset();
+    workspaces.give_back(std::move(r.workspace));
   }
   Quantized qt = quantize_tensor(source, index, d, plan, importance);
   source.release(index);
@@ -369,12 +392,15 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source, const std:
   ModelReport report;
   std::uint64_t total_in = 0, done_in = 0;
   for (const auto& t : source.tensors()) total_in += t.nbytes;
+  WorkspacePool workspaces;
   model::run_ordered<JobResult>(
-      decisions.size(), jobs, [&](std::size_t i) { return compute_tensor(source, i, decisions[i], plan); },
+      decisions.size(), jobs,
+      [&](std::size_t i) { return compute_tensor(source, i, decisions[i], plan, workspaces); },
       [&](std::size_t i, JobResult& r) {
         release_free_heap();  // the previous tensor's buffers, freed by now (see release_free_heap)
         const auto start = Clock::now();
         r.entry.bytes_out = write_result(writer, source, i, decisions[i], r);
+        workspaces.give_back(std::move(r.workspace));
         if (!decisions[i].target) source.release(i);
         r.entry.seconds += seconds_since(start);
         const SourceTensor& t = source.tensors()[i];
