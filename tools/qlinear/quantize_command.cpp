@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
-#include <limits>
 #include <memory>
 #include <optional>
 
@@ -260,7 +259,10 @@ CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions
       "all shards are read as one model. --split-max-size 4G or --split-max-tensors N writes the output\n"
       "as llama.cpp's gguf-split would split it (OUT-00001-of-0000N.gguf ..., llama.cpp loads the first),\n"
       "or, for .safetensors, as Hugging Face shards with OUT.safetensors.index.json.\n"
-      "Example: qlinear quantize llama-70b/ llama-70b-q4_0.gguf --type q4_0 --split-max-size 4G");
+      "Example: qlinear quantize llama-70b/ llama-70b-q4_0.gguf --type q4_0 --split-max-size 4G\n"
+      "--jobs N keeps N tensors in flight (the same bytes). `qlinear plan` fixes a run up front; then\n"
+      "`quantize --plan PLAN --shard K` writes its file K anywhere, and --resume skips complete files\n"
+      "(docs/scale.md).");
   cmd->add_option("input", o->input,
                   "safetensors or GGUF file, or a sharded model: a folder, a NAME.safetensors.index.json, "
                   "or the first file of a GGUF split (NAME-00001-of-0000N.gguf); required unless --plan");
@@ -310,7 +312,7 @@ CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions
               "SIZE"));
   cmd->add_option("--split-max-tensors", o->split_max_tensors,
                   "split the output into files of at most N tensors each, as gguf-split does")
-      ->check(CLI::Range(std::size_t{1}, std::numeric_limits<std::size_t>::max()))
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->excludes(split_size);
   cmd->add_option("-j,--jobs", o->jobs,
                   "tensors in flight at once: each read and quantized on a thread of its own while earlier "
