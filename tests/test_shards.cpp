@@ -65,6 +65,18 @@ TEST(ShardedInput, GgufSplitGivesTheBytesOfOneFileAndComparesAsOne) {
   EXPECT_TRUE(c.only_in_a.empty() && c.only_in_b.empty());
 }
 
+// gguf-split --no-tensor-first-split: the first file holds the metadata and no tensor.
+TEST(ShardedInput, GgufSplitWhoseFirstFileHoldsNoTensor) {
+  test::TempDir dir;
+  const auto tensors = sharded_model_tensors();
+  test::write_gguf_model(dir / "one.gguf", tensors);
+  const auto shards = test::write_gguf_split(dir.path(), "split", tensors, {0, 3});
+  ASSERT_EQ(GgufFile::open(shards[0]).tensors().size(), 0u);
+  quantize_model(dir / "one.gguf", dir / "one-q8.gguf", q8_plan());
+  quantize_model(shards[0], dir / "split-q8.gguf", q8_plan());
+  EXPECT_EQ(test::read_bytes(dir / "split-q8.gguf"), test::read_bytes(dir / "one-q8.gguf"));
+}
+
 // Every failure below: the code, the names in the message, and nothing written.
 template <typename Fn>
 std::string expect_failure(const test::TempDir& out, Fn&& fn, ErrorCode code) {
