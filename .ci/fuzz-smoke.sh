@@ -12,14 +12,14 @@ jobs="${FUZZ_BUILD_JOBS:-2}"
 
 CXX="${CXX_FUZZ:-clang++}" cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DQLINEAR_BUILD_FUZZ=ON -DQLINEAR_BUILD_TESTS=OFF -DQLINEAR_BUILD_TOOLS=OFF >/dev/null
-cmake --build "$build" -j "$jobs" --target fuzz_gguf fuzz_safetensors fuzz_axqt fuzz_imatrix fuzz_calibration qlinear_write_corpus
+cmake --build "$build" -j "$jobs" --target fuzz_gguf fuzz_safetensors fuzz_axqt fuzz_imatrix fuzz_calibration fuzz_shards qlinear_write_corpus
 
 seeds="$build/fuzz-seeds"
 rm -rf "$seeds"
 "$build/fuzz/qlinear_write_corpus" "$seeds"
 
 status=0
-for reader in gguf safetensors axqt imatrix calibration; do
+for reader in gguf safetensors axqt imatrix calibration shards; do
   work="$build/fuzz-corpus/$reader"
   artifacts="$build/fuzz-artifacts/$reader/"
   mkdir -p "$work" "$artifacts"

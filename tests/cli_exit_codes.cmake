@@ -34,6 +34,9 @@ expect_error(1 "shape '999999999x999999999' needs more memory than this machine 
 expect_error(2 "--batch: Value 0 not in range 1 to 65536" bench --batch 0)
 expect_error(2 "--threads: Value 0 not in range 1 to 1024" bench --threads 0)
 expect_error(2 "must end in .gguf or .safetensors" quantize ${SOURCE_DIR}/data/ppocrv4_rec_linear.safetensors model.txt)
+expect_error(2 "'4X' is not a size" quantize ${SOURCE_DIR}/data/ppocrv4_rec_linear.safetensors x.gguf --split-max-size 4X)
+expect_error(2 "--split-max-size excludes --split-max-tensors" quantize ${SOURCE_DIR}/data/ppocrv4_rec_linear.safetensors x.gguf --split-max-size 4G --split-max-tensors 3)
+expect_error(1 "llama_mixes.json: nests deeper than a safetensors index" quantize ${SOURCE_DIR}/tests/data/llama_mixes.json x.gguf)
 expect_error(2 "must end in .gguf or .safetensors" convert ${SOURCE_DIR}/data/ppocrv4_rec_linear.safetensors model)
 
 # Calibration: files named where they are missing or of the wrong kind, flags out of range.

@@ -98,6 +98,9 @@ struct ModelReport {
   // Pooled over the tensors that had calibration data: sqrt(Σ error² / Σ signal²).
   std::optional<double> output_error;
 
+  // The files written: the output, or its shards in order (and, for safetensors, the index last).
+  std::vector<std::filesystem::path> files;
+
   double compression() const noexcept;      // bytes_in / bytes_out
   double bits_per_weight() const noexcept;  // bytes_out · 8 / weights
   void print(std::ostream& out) const;      // the per-tensor table and the totals
@@ -118,8 +121,40 @@ std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const
 // Reads `input` (safetensors or GGUF, by content), quantizes tensor by tensor, and writes `output`
 // (GGUF, or safetensors when the name ends in .safetensors; that holds f32/f16/bf16 only). The output
 // appears only when everything succeeded. Peak memory stays near the largest tensor.
+// The input may be a sharded model, read as one: a folder, a safetensors index
+// (NAME.safetensors.index.json), or the first file of a GGUF split (NAME-00001-of-0000N.gguf); a
+// shard that is missing, truncated, holds a tensor another shard holds, or disagrees with the index
+// or the split keys is an Error naming it (docs/files.md).
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress = {});
+
+// How quantize_model() writes its output (what it writes is the plan's).
+struct OutputOptions {
+  // Split the output into several files as llama.cpp's gguf-split does (one of the two limits): a
+  // file ends before the tensor that would take its tensor data past split_max_bytes (each tensor
+  // counted padded to 32 bytes; metadata not counted), or every split_max_tensors tensors. GGUF
+  // output OUT.gguf becomes OUT-00001-of-0000N.gguf ..., each with split.no (u16, from 0),
+  // split.count (u16) and split.tensors.count (i32), the metadata in the first, tensors in order, as
+  // llama.cpp loads them. Safetensors output OUT.safetensors becomes OUT-00001-of-0000N.safetensors
+  // ... and the index OUT.safetensors.index.json (weight_map, metadata.total_size). Each file is
+  // written atomically; on failure the files already written are removed. i8/i4 tensors (several
+  // GGUF tensors each) cannot be split: Error(unsupported).
+  std::uint64_t split_max_bytes = 0;
+  std::size_t split_max_tensors = 0;
+  // Tensors in flight at once: each is read and quantized on a thread of its own (with the pool's
+  // threads when they are free) while earlier ones are written, in order. The output's bytes are
+  // those of jobs = 1; memory holds up to `jobs` tensors' input and output at a time.
+  std::size_t jobs = 1;
+  // With a split: write file `only_file` (from 0) and no other, as one piece of a run spread over
+  // processes or machines; its bytes are those the whole run writes there. The safetensors index
+  // is written with file 0.
+  std::optional<std::size_t> only_file;
+
+  bool split() const noexcept { return split_max_bytes != 0 || split_max_tensors != 0; }
+};
+
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+                           const QuantPlan& plan, const ProgressCallback& progress, const OutputOptions& options);
 
 // The difference between two files of the same model, tensor by tensor (A is the reference). Every
 // format qlinear can read is dequantized to floats first, so any two formats compare.

@@ -42,7 +42,8 @@ bool usable_importance(std::span<const float> importance, std::size_t cols) {
 }  // namespace
 
 std::byte* QuantizeWorkspace::output(std::size_t bytes, bool keep_previous) {
-  if (!keep_previous) next_ = 1 - next_;  // the buffer handed out last time
+  if (single_) next_ = 0;
+  if (!keep_previous && !single_) next_ = 1 - next_;  // the buffer handed out last time
   const int i = next_;
   next_ = 1 - next_;
   if (bytes > capacity_[i]) {

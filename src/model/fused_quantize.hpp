@@ -31,6 +31,11 @@ struct StoredRows {
 // faulted in once per model instead of once per tensor.
 class QuantizeWorkspace {
  public:
+  QuantizeWorkspace() = default;
+  // `single`: one buffer only, handed out again on every call (for a workspace that holds one
+  // tensor's output at a time, as each of --jobs' tensors does until it is written).
+  explicit QuantizeWorkspace(bool single) : single_(single) {}
+
   // A buffer of at least `bytes`: the other one than last time when `keep_previous` (what the call
   // before returned stays valid), else the same one again.
   std::byte* output(std::size_t bytes, bool keep_previous = true);
@@ -39,6 +44,7 @@ class QuantizeWorkspace {
   std::unique_ptr<std::byte[]> output_[2];
   std::size_t capacity_[2] = {0, 0};
   int next_ = 0;
+  bool single_ = false;
 };
 
 struct FusedResult {

@@ -6,9 +6,14 @@
 #include "model/background_write.hpp"
 #include "model/fused_quantize.hpp"
 #include "model/importance.hpp"
+#include "model/ordered_jobs.hpp"
 #include "model/output_error.hpp"
 #include "model/plan.hpp"
+#include "model/shards.hpp"
 #include "model/source.hpp"
+#include "model/split_output.hpp"
+#include "io/atomic_file.hpp"
+#include "io/ggml_types.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/gguf.hpp>
@@ -16,7 +21,10 @@
 #include <qlinear/safetensors.hpp>
 #include <qlinear/version.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <mutex>
 #include <type_traits>
 
 #if defined(__GLIBC__)
@@ -127,6 +135,8 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
       if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
+      // The input's own split (it was read as one model); a split output sets its keys anew.
+      if (key == model::kSplitNoKey || key == model::kSplitCountKey || key == model::kSplitTensorsKey) continue;
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
@@ -281,6 +291,243 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
   return report;
 }
 
+// --jobs: one tensor's work done on a job's thread, kept until the writer takes it.
+struct JobResult {
+  TensorReport entry;
+  std::unique_ptr<model::QuantizeWorkspace> workspace;  // the fused pass's output: `bytes` point into it
+  std::span<const std::byte> bytes;
+  std::optional<QuantizedTensor> q;  // the other paths' output; neither for a tensor kept as it is
+};
+
+// Workspaces handed from tensor to tensor, so that their pages are faulted in once per run, not
+// once per tensor: at most one per tensor in flight.
+class WorkspacePool {
+ public:
+  std::unique_ptr<model::QuantizeWorkspace> take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return std::make_unique<model::QuantizeWorkspace>(true);
+    auto w = std::move(free_.back());
+    free_.pop_back();
+    return w;
+  }
+  void give_back(std::unique_ptr<model::QuantizeWorkspace> w) {
+    if (!w) return;
+    std::lock_guard lock(mutex_);
+    free_.push_back(std::move(w));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<model::QuantizeWorkspace>> free_;
+};
+
+// What write_tensor() does before writing, with the same functions (so the same bytes), into
+// buffers of this tensor's own. Its input pages are given back as soon as it is quantized.
+JobResult compute_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
+                         const QuantPlan& plan, WorkspacePool& workspaces) {
+  const auto start = Clock::now();
+  const SourceTensor& t = source.tensors()[index];
+  JobResult r;
+  r.entry.decision = d;
+  r.entry.format_out = d.target ? std::string(format_name(*d.target)) : t.format_in;
+  r.entry.bytes_in = t.nbytes;
+  if (!d.target) return r;  // written from the file's pages
+  const auto importance = model::importance_for(plan, d);
+  r.entry.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
+  if (plan.method == Method::reference && !plan.calibration) {
+    r.workspace = workspaces.take();
+    if (const auto fused = model::quantize_and_measure(source, index, *d.target, importance, *r.workspace)) {
+      r.entry.stats = fused->stats;
+      r.entry.method = reference_method_name(*d.target);
+      r.bytes = fused->bytes;
+      source.release(index);
+      r.entry.seconds = seconds_since(start);
+      return r;
+    }
+    workspaces.give_back(std::move(r.workspace));
+  }
+  Quantized qt = quantize_tensor(source, index, d, plan, importance);
+  source.release(index);
+  r.entry.stats = qt.stats;
+  r.entry.method = qt.method;
+  if (qt.output) {
+    r.entry.output_error = qt.output->relative();
+    r.entry.output_error2 = qt.output->error2;
+    r.entry.output_signal2 = qt.output->signal2;
+  }
+  r.q = std::move(qt.q);
+  r.entry.seconds = seconds_since(start);
+  return r;
+}
+
+template <typename Writer>
+std::uint64_t write_result(Writer& writer, const ModelSource& source, std::size_t index, const TensorDecision& d,
+                           const JobResult& r) {
+  constexpr bool kGguf = std::is_same_v<Writer, GgufWriter>;
+  if (!d.target) {
+    if constexpr (kGguf) {
+      if (source.tensors()[index].affine_format) return write_affine_parts(writer, d.name, source.read_affine(index));
+    }
+    const auto bytes = source.raw_bytes(index);
+    writer.write_tensor_data(d.name, bytes);
+    return bytes.size();
+  }
+  if (r.workspace) {
+    writer.write_tensor_data(d.name, r.bytes);
+    return r.bytes.size();
+  }
+  if constexpr (kGguf) {
+    if (format_info(*d.target).affine) return write_affine_parts(writer, d.name, *r.q);
+  }
+  const auto bytes = gguf_tensor_bytes(*r.q);
+  writer.write_tensor_data(d.name, bytes);
+  return bytes.size();
+}
+
+// stream_tensors() with `jobs` tensors in flight: quantized side by side, written here in order.
+template <typename Writer>
+ModelReport stream_tensors(Writer& writer, const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                           const QuantPlan& plan, const ProgressCallback& progress, std::size_t jobs) {
+  if (jobs <= 1) return stream_tensors(writer, source, decisions, plan, progress);
+  ModelReport report;
+  std::uint64_t total_in = 0, done_in = 0;
+  for (const auto& t : source.tensors()) total_in += t.nbytes;
+  WorkspacePool workspaces;
+  model::run_ordered<JobResult>(
+      decisions.size(), jobs,
+      [&](std::size_t i) { return compute_tensor(source, i, decisions[i], plan, workspaces); },
+      [&](std::size_t i, JobResult& r) {
+        release_free_heap();  // the previous tensor's buffers, freed by now (see release_free_heap)
+        const auto start = Clock::now();
+        r.entry.bytes_out = write_result(writer, source, i, decisions[i], r);
+        workspaces.give_back(std::move(r.workspace));
+        if (!decisions[i].target) source.release(i);
+        r.entry.seconds += seconds_since(start);
+        const SourceTensor& t = source.tensors()[i];
+        report.bytes_in += r.entry.bytes_in;
+        report.bytes_out += r.entry.bytes_out;
+        report.weights += element_count(t.shape);
+        report.tensors.push_back(std::move(r.entry));
+        done_in += t.nbytes;
+        if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
+      });
+  release_free_heap();
+  return report;
+}
+
+// One file of a split and no other (OutputOptions::only_file): its tensors as a model of their own
+// through the same writer, so its bytes are those the whole run writes there.
+template <typename Open>
+ModelReport write_one_file(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                           const QuantPlan& plan, const model::SplitFiles& files, std::size_t k, const Open& open,
+                           const OutputOptions& options, const ProgressCallback& progress) {
+  if (k >= files.paths.size()) {
+    throw Error(ErrorCode::invalid_argument, "file " + std::to_string(k + 1) + " of a split into " +
+                                                 std::to_string(files.paths.size()) + " files");
+  }
+  std::vector<std::size_t> mine;
+  std::vector<TensorDecision> chosen;
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    if (files.shard_of[i] != k) continue;
+    mine.push_back(i);
+    chosen.push_back(decisions[i]);
+  }
+  const auto part = model::select_tensors(source, std::move(mine));
+  const auto writer = open(k);
+  ModelReport report = stream_tensors(*writer, *part, chosen, plan, progress, options.jobs);
+  writer->finish();
+  report.files = {files.paths[k]};
+  return report;
+}
+
+ModelReport write_gguf_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                             const QuantPlan& plan, const std::filesystem::path& output,
+                             const OutputOptions& options, const ProgressCallback& progress) {
+  const auto layout = model::split_layout(source, decisions, true);
+  const auto files = model::split_files(layout, output, options, true);
+  const auto& shard_of = files.shard_of;
+  const auto& paths = files.paths;
+  const std::uint64_t alignment = source.gguf() ? source.gguf()->alignment() : 32;
+  // As gguf-split: the metadata in the first file; the split keys after it in every file.
+  const auto open = [&](std::size_t k) {
+    auto writer = std::make_unique<GgufWriter>(paths[k], alignment);
+    if (k == 0) {
+      write_metadata(*writer, source, plan);
+      if (plan.importance) model::add_importance_metadata(*writer, *plan.importance);
+      add_method_metadata(*writer, plan);
+    }
+    writer->set(std::string(model::kSplitNoKey), GgufValue::u16(static_cast<std::uint16_t>(k)));
+    writer->set(std::string(model::kSplitCountKey), GgufValue::u16(static_cast<std::uint16_t>(paths.size())));
+    writer->set(std::string(model::kSplitTensorsKey), GgufValue::i32(static_cast<std::int32_t>(layout.size())));
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      if (shard_of[i] == k) writer->add_tensor(layout[i].name, layout[i].shape, layout[i].ggml_type);
+    }
+    writer->write_header();
+    return writer;
+  };
+  if (options.only_file) {
+    return write_one_file(source, decisions, plan, files, *options.only_file, open, options, progress);
+  }
+  model::SplitWriter<GgufWriter> writer(shard_of, paths, open);
+  ModelReport report = stream_tensors(writer, source, decisions, plan, progress, options.jobs);
+  writer.finish();
+  writer.keep();
+  report.files = paths;
+  return report;
+}
+
+// Hugging Face's layout: the shards, and an index whose weight_map names each tensor's shard
+// (keys sorted, two-space indent, as transformers writes it).
+ModelReport write_safetensors_split(const ModelSource& source, const std::vector<TensorDecision>& decisions,
+                                    const QuantPlan& plan, const std::filesystem::path& output,
+                                    const OutputOptions& options, const ProgressCallback& progress) {
+  const auto layout = model::split_layout(source, decisions, false);
+  const auto files = model::split_files(layout, output, options, false);
+  const auto& shard_of = files.shard_of;
+  const auto& paths = files.paths;
+  const auto open = [&](std::size_t k) {
+    auto writer = std::make_unique<SafetensorsWriter>(paths[k]);
+    writer->set_metadata("quantized_by", std::string("qlinear ") + version_string);
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      if (shard_of[i] == k) writer->add_tensor(layout[i].name, layout[i].dtype, layout[i].shape);
+    }
+    writer->write_header();
+    return writer;
+  };
+  const bool whole = !options.only_file;
+  ModelReport report;
+  std::optional<model::SplitWriter<SafetensorsWriter>> writer;
+  if (whole) {
+    writer.emplace(shard_of, paths, open);
+    report = stream_tensors(*writer, source, decisions, plan, progress, options.jobs);
+    writer->finish();
+  } else {
+    report = write_one_file(source, decisions, plan, files, *options.only_file, open, options, progress);
+    if (*options.only_file != 0) return report;
+  }
+  nlohmann::json index;
+  std::uint64_t total = 0;
+  index["weight_map"] = nlohmann::json::object();
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    index["weight_map"][layout[i].name] = paths[shard_of[i]].filename().string();
+    total += layout[i].bytes;
+  }
+  index["metadata"] = {{"total_size", total}};
+  const std::string text = index.dump(2) + "\n";
+  const auto index_path = model::safetensors_index_path(output);
+  io::AtomicFile file(index_path);
+  file.write(std::as_bytes(std::span(text.data(), text.size())));
+  file.commit();
+  if (!whole) {
+    report.files.push_back(index_path);
+    return report;
+  }
+  writer->keep();
+  report.files = paths;
+  report.files.push_back(index_path);
+  return report;
+}
+
 }  // namespace
 
 std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
@@ -291,6 +538,11 @@ std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const
 
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress) {
+  return quantize_model(input, output, plan, progress, OutputOptions{});
+}
+
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+                           const QuantPlan& plan, const ProgressCallback& progress, const OutputOptions& options) {
   const auto start = Clock::now();
   const auto source = ModelSource::open(input);
   const bool gguf_output = output.extension() != ".safetensors";
@@ -307,16 +559,24 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     }
   }
 
+  if (options.only_file && !options.split() && *options.only_file != 0) {
+    throw Error(ErrorCode::invalid_argument, "file " + std::to_string(*options.only_file + 1) +
+                                                 " of an output that is not split (one file)");
+  }
   ModelReport report;
-  if (gguf_output) {
+  if (options.split()) {
+    report = gguf_output ? write_gguf_split(*source, decisions, plan, output, options, progress)
+                         : write_safetensors_split(*source, decisions, plan, output, options, progress);
+  } else if (gguf_output) {
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
     if (plan.importance) model::add_importance_metadata(writer, *plan.importance);
     add_method_metadata(writer, plan);
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, plan, progress);
+    report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
     writer.finish();
+    report.files = {output};
   } else {
     SafetensorsWriter writer(output);
     writer.set_metadata("quantized_by", std::string("qlinear ") + version_string);
@@ -326,8 +586,9 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
                         tensors[i].shape);
     }
     writer.write_header();
-    report = stream_tensors(writer, *source, decisions, plan, progress);
+    report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
     writer.finish();
+    report.files = {output};
   }
   model::OutputErrorSums pooled;
   bool any_output = false;

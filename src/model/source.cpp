@@ -1,6 +1,7 @@
 #include "model/source.hpp"
 
 #include "model/affine_gguf.hpp"
+#include "model/shards.hpp"
 
 #include <qlinear/axqt.hpp>
 #include <qlinear/error.hpp>
@@ -97,7 +98,7 @@ class SafetensorsSource final : public ModelSource {
 
 class GgufSource final : public ModelSource {
  public:
-  explicit GgufSource(const std::filesystem::path& path) : file_(GgufFile::open(path)) {
+  explicit GgufSource(GgufFile file) : file_(std::move(file)) {
     for (std::size_t i = 0; i < file_.tensors().size(); ++i) {
       const GgufTensorInfo& info = file_.tensors()[i];
       if (is_affine_companion(file_, info.name)) continue;  // part of the affine tensor it belongs to
@@ -211,11 +212,56 @@ QuantizedTensor ModelSource::read_affine(std::size_t index) const {
   throw Error(ErrorCode::internal, "tensor " + std::to_string(index) + " is not an affine tensor");
 }
 
-std::unique_ptr<ModelSource> ModelSource::open(const std::filesystem::path& path) {
-  const std::string magic = file_magic(path);
-  if (magic == "GGUF") return std::make_unique<GgufSource>(path);
-  if (magic == "AXQT") return std::make_unique<AxqtSource>(path);
+std::unique_ptr<ModelSource> open_safetensors_file(const std::filesystem::path& path) {
   return std::make_unique<SafetensorsSource>(path);
+}
+
+std::unique_ptr<ModelSource> open_gguf_file(GgufFile file) { return std::make_unique<GgufSource>(std::move(file)); }
+
+namespace {
+
+// The shards of a GGUF split after its first file, checked as llama.cpp's loader checks them.
+std::unique_ptr<ModelSource> open_gguf_split(GgufFile first, const std::vector<std::filesystem::path>& paths) {
+  std::vector<GgufFile> files;
+  files.push_back(std::move(first));
+  for (std::size_t i = 1; i < paths.size(); ++i) files.push_back(GgufFile::open(paths[i]));
+  std::vector<SplitKeys> keys;
+  for (const GgufFile& f : files) keys.push_back(read_split_keys(f));
+  check_split(keys);
+  std::vector<std::unique_ptr<ModelSource>> shards;
+  for (GgufFile& f : files) shards.push_back(open_gguf_file(std::move(f)));
+  return join_shards(std::move(shards), paths);
+}
+
+std::unique_ptr<ModelSource> open_safetensors_shards(const ModelFiles& files) {
+  std::vector<std::unique_ptr<ModelSource>> shards;
+  for (const auto& path : files.files) shards.push_back(open_safetensors_file(path));
+  if (files.weights) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> held;
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      auto& tensors = held.emplace_back(files.files[i].filename().string(), std::vector<std::string>{}).second;
+      for (const SourceTensor& t : shards[i]->tensors()) tensors.push_back(t.name);
+    }
+    check_safetensors_index(*files.weights, files.index, held);
+  }
+  return join_shards(std::move(shards), files.files);
+}
+
+}  // namespace
+
+std::unique_ptr<ModelSource> ModelSource::open(const std::filesystem::path& path) {
+  const ModelFiles files = find_model_files(path);
+  if (files.kind != ModelFiles::Kind::single) return open_safetensors_shards(files);
+  const std::filesystem::path& file = files.files[0];
+  const std::string magic = file_magic(file);
+  if (magic == "GGUF") {
+    GgufFile gguf = GgufFile::open(file);
+    const auto split = gguf_split_files(gguf);
+    if (split.empty()) return open_gguf_file(std::move(gguf));
+    return open_gguf_split(std::move(gguf), split);
+  }
+  if (magic == "AXQT") return std::make_unique<AxqtSource>(file);
+  return open_safetensors_file(file);
 }
 
 }  // namespace qlinear::model

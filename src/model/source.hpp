@@ -41,7 +41,8 @@ struct FloatValues {
 
 class ModelSource {
  public:
-  // Opens a safetensors or GGUF file, told apart by content (GGUF starts with "GGUF").
+  // Opens a safetensors or GGUF file, told apart by content (GGUF starts with "GGUF"), or a sharded
+  // model as one (shards.hpp): a folder, a safetensors index, the first file of a GGUF split.
   static std::unique_ptr<ModelSource> open(const std::filesystem::path& path);
   virtual ~ModelSource() = default;
 
@@ -54,8 +55,26 @@ class ModelSource {
   // through with memory for about one tensor.
   virtual void release(std::size_t index) const = 0;
 
+  // The file holding the model's metadata: the first shard's, for a sharded model.
   virtual const GgufFile* gguf() const noexcept { return nullptr; }
   virtual const SafetensorsFile* safetensors() const noexcept { return nullptr; }
+
+  // A model read from several files: the files, in order, and which one holds tensor `index`.
+  virtual std::vector<std::filesystem::path> shard_paths() const { return {}; }
+  virtual std::size_t shard_of(std::size_t /*index*/) const { return 0; }
 };
+
+// One file of a model as it is (a GGUF file's split keys are not followed).
+std::unique_ptr<ModelSource> open_safetensors_file(const std::filesystem::path& path);
+std::unique_ptr<ModelSource> open_gguf_file(GgufFile file);
+
+// The shards of a model as one (sharded_source.cpp): their tensors in shard order. Error(malformed_file)
+// naming both files when two shards hold a tensor of the same name.
+std::unique_ptr<ModelSource> join_shards(std::vector<std::unique_ptr<ModelSource>> shards,
+                                         std::vector<std::filesystem::path> paths);
+
+// Tensors `indices` of `parent` (which must outlive it), in that order, as a model of their own;
+// the metadata is the parent's.
+std::unique_ptr<ModelSource> select_tensors(const ModelSource& parent, std::vector<std::size_t> indices);
 
 }  // namespace qlinear::model

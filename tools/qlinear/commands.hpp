@@ -19,6 +19,7 @@ void add_formats_command(CLI::App& app);
 CLI::Validator format_name_validator();
 void add_demo_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_plan_command(CLI::App& app);  // `qlinear plan`, beside quantize (whose options it takes)
 void add_inspect_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_convert_command(CLI::App& app);

@@ -1,6 +1,8 @@
 // qlinear inspect FILE: what a GGUF, safetensors or AXQT file holds, as tables or JSON.
 
 #include "commands.hpp"
+#include "model/shards.hpp"
+#include "model/source.hpp"
 
 #include <qlinear/axqt.hpp>
 #include <qlinear/gguf.hpp>
@@ -8,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -29,29 +32,15 @@ std::string magic_of(const std::string& path) {
   return std::string(magic, static_cast<std::size_t>(in.gcount()));
 }
 
-void inspect_gguf(const InspectOptions& o) {
-  const GgufFile file = GgufFile::open(o.path);
-  if (o.json) {
-    nlohmann::json metadata = nlohmann::json::object();
-    for (const auto& [key, value] : file.metadata()) {
-      metadata[key] = {{"type", gguf_value_type_name(value.type())},
-                       {"value", value.to_display_string(o.max_items, 4096)}};
-    }
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& t : file.tensors()) {
-      tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", ggml_type_name(t.ggml_type)},
-                         {"ggml_type", t.ggml_type}, {"bytes", t.nbytes}, {"offset", t.offset}});
-    }
-    std::cout << nlohmann::json{{"file", o.path}, {"format", "gguf"}, {"version", file.version()},
-                                {"alignment", file.alignment()}, {"data_offset", file.data_offset()},
-                                {"file_size", file.file_size()}, {"metadata", metadata}, {"tensors", tensors}}
-                     .dump(2)
-              << '\n';
-    return;
+nlohmann::json gguf_metadata_json(const GgufFile& file, const InspectOptions& o) {
+  nlohmann::json metadata = nlohmann::json::object();
+  for (const auto& [key, value] : file.metadata()) {
+    metadata[key] = {{"type", gguf_value_type_name(value.type())}, {"value", value.to_display_string(o.max_items, 4096)}};
   }
-  std::cout << o.path << ": GGUF v" << file.version() << ", " << file.tensors().size() << " tensors, "
-            << file.metadata().size() << " metadata keys, alignment " << file.alignment() << ", "
-            << format_count(file.file_size()) << " bytes\n\n";
+  return metadata;
+}
+
+void print_gguf_metadata(const GgufFile& file, const InspectOptions& o) {
   Table meta({{"key", Table::Align::left}, {"type", Table::Align::left}, {"value", Table::Align::left}});
   std::size_t affine_keys = 0;
   for (const auto& [key, value] : file.metadata()) {
@@ -69,6 +58,79 @@ void inspect_gguf(const InspectOptions& o) {
   }
   meta.print(std::cout);
   std::cout << '\n';
+}
+
+// A model in several files (a folder, a safetensors index, a GGUF split): its shards, the first
+// shard's metadata, and every tensor with the shard that holds it.
+void inspect_shards(const InspectOptions& o) {
+  const auto source = model::ModelSource::open(o.path);
+  const auto paths = source->shard_paths();
+  const auto& tensors = source->tensors();
+  std::vector<std::uint64_t> shard_tensors(paths.size()), shard_bytes(paths.size());
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    ++shard_tensors[source->shard_of(i)];
+    shard_bytes[source->shard_of(i)] += tensors[i].nbytes;
+    total += tensors[i].nbytes;
+  }
+  const char* kind = source->gguf() ? "GGUF split" : "safetensors shards";
+  if (o.json) {
+    nlohmann::json shards = nlohmann::json::array(), list = nlohmann::json::array();
+    for (std::size_t k = 0; k < paths.size(); ++k) {
+      shards.push_back({{"file", paths[k].string()}, {"tensors", shard_tensors[k]}, {"bytes", shard_bytes[k]}});
+    }
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      list.push_back({{"name", tensors[i].name}, {"shape", tensors[i].shape}, {"type", tensors[i].format_in},
+                      {"bytes", tensors[i].nbytes}, {"shard", source->shard_of(i) + 1}});
+    }
+    nlohmann::json out{{"file", o.path}, {"format", kind}, {"shards", shards}, {"tensors", list}};
+    if (source->gguf()) out["metadata"] = gguf_metadata_json(*source->gguf(), o);
+    if (source->safetensors()) out["metadata"] = source->safetensors()->metadata();
+    std::cout << out.dump(2) << '\n';
+    return;
+  }
+  std::cout << o.path << ": " << kind << ", " << paths.size() << " files, " << tensors.size() << " tensors, "
+            << format_count(total) << " bytes of tensor data\n\n";
+  Table files({{"shard"}, {"file", Table::Align::left}, {"tensors"}, {"bytes"}});
+  for (std::size_t k = 0; k < paths.size(); ++k) {
+    files.add_row({std::to_string(k + 1), paths[k].filename().string(), format_count(shard_tensors[k]),
+                   format_count(shard_bytes[k])});
+  }
+  files.print(std::cout);
+  std::cout << '\n';
+  if (source->gguf()) print_gguf_metadata(*source->gguf(), o);
+  Table table({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left},
+               {"bytes"}, {"shard"}});
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    table.add_row({tensors[i].name, format_shape(tensors[i].shape), tensors[i].format_in,
+                   format_count(tensors[i].nbytes), std::to_string(source->shard_of(i) + 1)});
+  }
+  table.add_separator();
+  table.add_row({"TOTAL", std::to_string(tensors.size()) + " tensors", "", format_count(total), ""});
+  table.print(std::cout);
+}
+
+void inspect_gguf(const InspectOptions& o) {
+  const GgufFile file = GgufFile::open(o.path);
+  if (!model::gguf_split_files(file).empty()) return inspect_shards(o);
+  if (o.json) {
+    const nlohmann::json metadata = gguf_metadata_json(file, o);
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : file.tensors()) {
+      tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"type", ggml_type_name(t.ggml_type)},
+                         {"ggml_type", t.ggml_type}, {"bytes", t.nbytes}, {"offset", t.offset}});
+    }
+    std::cout << nlohmann::json{{"file", o.path}, {"format", "gguf"}, {"version", file.version()},
+                                {"alignment", file.alignment()}, {"data_offset", file.data_offset()},
+                                {"file_size", file.file_size()}, {"metadata", metadata}, {"tensors", tensors}}
+                     .dump(2)
+              << '\n';
+    return;
+  }
+  std::cout << o.path << ": GGUF v" << file.version() << ", " << file.tensors().size() << " tensors, "
+            << file.metadata().size() << " metadata keys, alignment " << file.alignment() << ", "
+            << format_count(file.file_size()) << " bytes\n\n";
+  print_gguf_metadata(file, o);
   Table tensors({{"tensor", Table::Align::left}, {"shape", Table::Align::left}, {"format", Table::Align::left},
                  {"bytes"}, {"offset"}});
   std::uint64_t total = 0;
@@ -145,11 +207,18 @@ void inspect_axqt(const InspectOptions& o) {
 void add_inspect_command(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   auto* cmd = app.add_subcommand("inspect", "Show the metadata and tensors of a GGUF, safetensors or AXQT file");
-  cmd->add_option("file", o->path, "the file")->required();
+  cmd->add_option("file", o->path,
+                  "the file, or a sharded model: a folder, a safetensors index, the first file of a GGUF split")
+      ->required();
   cmd->add_flag("--json", o->json, "print JSON instead of tables");
   cmd->add_option("--max-items", o->max_items, "array items to show before abbreviating")->capture_default_str();
   cmd->add_flag("--all", o->all, "list every metadata key (the qlinear.affine.* layout keys too)");
   cmd->callback([o] {
+    if (std::filesystem::is_directory(o->path) || std::filesystem::path(o->path).extension() == ".json") {
+      const model::ModelFiles files = model::find_model_files(o->path);
+      if (files.kind != model::ModelFiles::Kind::single) return inspect_shards(*o);
+      o->path = files.files[0].string();  // a folder of one file
+    }
     const std::string magic = magic_of(o->path);
     if (magic == "GGUF") {
       inspect_gguf(*o);

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   qlinear::cli::add_formats_command(app);
   qlinear::cli::add_quantize_command(app);
+  qlinear::cli::add_plan_command(app);
   qlinear::cli::add_inspect_command(app);
   qlinear::cli::add_compare_command(app);
   qlinear::cli::add_calibrate_command(app);

@@ -3,6 +3,7 @@
 #include "affine_flags.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
+#include "run_plan.hpp"
 
 #include <qlinear/error.hpp>
 #include <qlinear/mix.hpp>
@@ -11,9 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace qlinear::cli {
 namespace {
@@ -24,7 +27,44 @@ struct QuantizeOptions {
   std::vector<std::string> rules, keeps;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
+  std::string split_max_size;
+  std::size_t split_max_tensors = 0;
+  std::size_t jobs = 1;
+  std::string plan_file;  // --plan: run pieces of this plan
+  std::size_t shard = 0;  // --shard K (from 1): only file K
+  bool resume = false;
 };
+
+// "4G", "500M", "64K" or a byte count: decimal units, as llama.cpp's gguf-split reads them (4G is
+// 4,000,000,000 bytes). Empty for a size that is not one.
+std::optional<std::uint64_t> parse_split_size(const std::string& text) {
+  std::uint64_t unit = 1;
+  std::string digits = text;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K': case 'k': unit = 1000; break;
+      case 'M': case 'm': unit = 1000 * 1000; break;
+      case 'G': case 'g': unit = 1000 * 1000 * 1000; break;
+      case 'T': case 't': unit = 1000ull * 1000 * 1000 * 1000; break;
+      default: break;
+    }
+    if (unit != 1) digits.pop_back();
+  }
+  if (digits.empty() || digits.size() > 15 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const std::uint64_t n = std::stoull(digits);
+  if (n == 0) return std::nullopt;
+  return n * unit;
+}
+
+OutputOptions make_output_options(const QuantizeOptions& o) {
+  OutputOptions out;
+  if (!o.split_max_size.empty()) out.split_max_bytes = *parse_split_size(o.split_max_size);
+  out.split_max_tensors = o.split_max_tensors;
+  out.jobs = o.jobs;
+  return out;
+}
 
 // The process's peak resident memory so far (VmHWM), or 0 where /proc does not tell.
 std::uint64_t peak_rss_bytes() {
@@ -121,7 +161,10 @@ void print_plan(const std::vector<TensorDecision>& decisions) {
   table.print(std::cout);
 }
 
+void run_pieces(const QuantizeOptions& given);
+
 void run_quantize(const QuantizeOptions& o) {
+  if (!o.plan_file.empty() || o.resume) return run_pieces(o);
   const QuantPlan plan = make_plan(o);
   if (o.dry_run) {
     print_plan(plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors"));
@@ -130,14 +173,18 @@ void run_quantize(const QuantizeOptions& o) {
   reset_peak_rss();
   const std::uint64_t rss_before = peak_rss_bytes();
   Progress progress("quantizing", o.quiet);
-  const ModelReport report =
-      quantize_model(o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); });
+  const ModelReport report = quantize_model(
+      o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); }, make_output_options(o));
   progress.finish();
   const std::uint64_t rss_peak = peak_rss_bytes();
   report.print(std::cout);
   if (plan.importance) print_importance(*plan.importance, report);
   if (plan.calibration) print_calibration(*plan.calibration, report);
-  std::cout << "wrote " << o.output << ": " << format_count(report.bytes_out) << " bytes; peak memory "
+  if (report.files.size() > 1) {
+    for (const auto& file : report.files) std::cout << "wrote " << file.string() << "\n";
+  }
+  std::cout << "wrote " << (report.files.size() > 1 ? std::to_string(report.files.size()) + " files" : o.output)
+            << ": " << format_count(report.bytes_out) << " bytes; peak memory "
             << format_fixed(static_cast<double>(rss_peak) / (1 << 20), 1) << " MiB\n";
   if (!o.report.empty()) {
     auto json = nlohmann::json::parse(report.to_json());
@@ -184,10 +231,7 @@ CLI::Validator rule_validator() {
       "PATTERN=FORMAT");
 }
 
-}  // namespace
-
-void add_quantize_command(CLI::App& app) {
-  auto o = std::make_shared<QuantizeOptions>();
+CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions>& o) {
   auto* cmd = app.add_subcommand("quantize", "Quantize every tensor of a safetensors or GGUF model into a GGUF file");
   cmd->footer(
       "Tensors are matched against --keep patterns, then --rule patterns, in the order given; the first\n"
@@ -209,10 +253,21 @@ void add_quantize_command(CLI::App& app) {
       "tensor's rounding errors through XᵀX; a tensor without data in FILE gets --method search and the\n"
       "report says so. The report's out.err is ‖X(W−Q)ᵀ‖ / ‖X·Wᵀ‖ on those inputs.\n"
       "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq \\\n"
-      "           --calibration acts.safetensors");
-  cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
-  cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
-      ->required()
+      "           --calibration acts.safetensors\n"
+      "\n"
+      "Sharded models: the input may be a folder, a safetensors index or the first file of a GGUF split;\n"
+      "all shards are read as one model. --split-max-size 4G or --split-max-tensors N writes the output\n"
+      "as llama.cpp's gguf-split would split it (OUT-00001-of-0000N.gguf ..., llama.cpp loads the first),\n"
+      "or, for .safetensors, as Hugging Face shards with OUT.safetensors.index.json.\n"
+      "Example: qlinear quantize llama-70b/ llama-70b-q4_0.gguf --type q4_0 --split-max-size 4G\n"
+      "--jobs N keeps N tensors in flight (the same bytes). `qlinear plan` fixes a run up front; then\n"
+      "`quantize --plan PLAN --shard K` writes its file K anywhere, and --resume skips complete files\n"
+      "(docs/scale.md).");
+  cmd->add_option("input", o->input,
+                  "safetensors or GGUF file, or a sharded model: a folder, a NAME.safetensors.index.json, "
+                  "or the first file of a GGUF split (NAME-00001-of-0000N.gguf); required unless --plan");
+  cmd->add_option("output", o->output,
+                  "output file: .gguf (any format) or .safetensors (f32/f16/bf16); required unless --plan")
       ->check(output_file_validator());
   cmd->add_option("-t,--type", o->type, "format of the quantized tensors, or a mix (q4_k_m, ...)")
       ->check(type_validator())
@@ -245,12 +300,158 @@ void add_quantize_command(CLI::App& app) {
           },
           "FRACTION"))
       ->capture_default_str();
+  auto* split_size =
+      cmd->add_option("--split-max-size", o->split_max_size,
+                      "split the output into files of at most SIZE of tensor data (4G, 500M, 64K: decimal "
+                      "units, as llama.cpp's gguf-split): OUT-00001-of-0000N.gguf, or safetensors shards "
+                      "and OUT.safetensors.index.json")
+          ->check(CLI::Validator(
+              [](std::string& v) -> std::string {
+                return parse_split_size(v) ? "" : "'" + v + "' is not a size (a positive number, then K, M, G or T)";
+              },
+              "SIZE"));
+  cmd->add_option("--split-max-tensors", o->split_max_tensors,
+                  "split the output into files of at most N tensors each, as gguf-split does")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->excludes(split_size);
+  cmd->add_option("-j,--jobs", o->jobs,
+                  "tensors in flight at once: each read and quantized on a thread of its own while earlier "
+                  "ones are written (the same bytes as --jobs 1; memory for up to N tensors)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
+      ->capture_default_str();
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
   o->affine.add_to(*cmd, &o->calibration);
   add_threads_option(*cmd);
-  cmd->callback([o] { run_quantize(*o); });
+  auto* plan_file = cmd->add_option("--plan", o->plan_file,
+                                    "run a plan written by `qlinear plan` (its input, output and options): every file "
+                                    "of it, or the one --shard names")
+                        ->check(CLI::ExistingFile);
+  cmd->add_option("--shard", o->shard,
+                  "with --plan: write output file K (from 1) only, as one piece of the run; its bytes are the "
+                  "whole run's")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65535}))
+      ->needs(plan_file);
+  cmd->add_flag("--resume", o->resume,
+                "skip output files that are complete (their FILE.manifest.json, written after each file, "
+                "matches their size, checksum and the run's options); write the others");
+  cmd->callback([o] {
+    // IN and OUT come from the plan with --plan, and from the command line otherwise.
+    if (o->plan_file.empty() && o->input.empty()) throw CLI::RequiredError("input");
+    if (o->plan_file.empty() && o->output.empty()) throw CLI::RequiredError("output");
+    if (!o->plan_file.empty() && !o->input.empty()) {
+      throw CLI::ValidationError("--plan", "takes the input and output from the plan; give neither");
+    }
+    run_quantize(*o);
+  });
+  return cmd;
+}
+
+// The options of `quantize IN OUT ARGUMENTS...` as the command line would give them.
+QuantizeOptions parse_quantize_arguments(const std::string& input, const std::string& output,
+                                         const std::vector<std::string>& arguments) {
+  CLI::App probe;
+  auto o = std::make_shared<QuantizeOptions>();
+  register_quantize(probe, o)->callback([] {});
+  std::vector<std::string> args{"quantize", input, output};
+  args.insert(args.end(), arguments.begin(), arguments.end());
+  std::reverse(args.begin(), args.end());  // CLI11 takes the last first
+  probe.parse(args);
+  return *o;
+}
+
+// What makes a file's bytes beyond its layout: for --resume without a plan, in the run's id.
+std::vector<std::string> byte_options(const QuantizeOptions& o) {
+  return {"method=" + o.method, "damping=" + std::to_string(o.damping), "imatrix=" + o.imatrix,
+          "calibration=" + o.calibration, "affine=" + o.affine.describe(), "type=" + o.type};
+}
+
+// --plan and --resume: the run's files one by one, each as only_file, skipping complete ones.
+void run_pieces(const QuantizeOptions& given) {
+  QuantizeOptions o = given;
+  RunPlan run;
+  if (!given.plan_file.empty()) {
+    run = read_run_plan(given.plan_file);
+    o = parse_quantize_arguments(run.input.string(), run.output.string(), run.arguments);
+    o.quiet = given.quiet;
+    o.resume = given.resume;
+    if (given.jobs != 1) o.jobs = given.jobs;  // how fast, not what: the bytes are the same
+  }
+  const QuantPlan plan = make_plan(o);
+  const OutputOptions options = make_output_options(o);
+  const RunLayout layout = run_layout(o.input, o.output, plan, options);
+  if (!given.plan_file.empty()) {
+    check_run_plan(run, given.plan_file, layout);
+  } else {
+    run = make_run_plan(o.input, o.output, byte_options(o), layout);
+  }
+  std::vector<std::size_t> pieces;
+  if (given.shard != 0) {
+    if (given.shard > layout.files.size()) {
+      throw Error(ErrorCode::invalid_argument, "--shard " + std::to_string(given.shard) + ": " + given.plan_file +
+                                                   " has " + std::to_string(layout.files.size()) + " output files");
+    }
+    pieces = {given.shard - 1};
+  } else {
+    for (std::size_t k = 0; k < layout.files.size(); ++k) pieces.push_back(k);
+  }
+  for (const std::size_t k : pieces) {
+    const auto& file = layout.files[k];
+    if (o.resume && done(file, run.id)) {
+      std::cout << "complete already: " << file.string() << "\n";
+      continue;
+    }
+    OutputOptions piece = options;
+    if (options.split()) piece.only_file = k;
+    Progress progress("file " + std::to_string(k + 1) + "/" + std::to_string(layout.files.size()), o.quiet);
+    const ModelReport report = quantize_model(
+        o.input, o.output, plan, [&](const ModelProgress& p) { progress.update(p); }, piece);
+    progress.finish();
+    write_manifest(file, run.id);
+    for (const auto& f : report.files) std::cout << "wrote " << f.string() << "\n";
+  }
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app) { register_quantize(app, std::make_shared<QuantizeOptions>()); }
+
+void add_plan_command(CLI::App& app) {
+  struct PlanOptions {
+    std::string input, output, plan;
+  };
+  auto p = std::make_shared<PlanOptions>();
+  auto* cmd = app.add_subcommand(
+      "plan", "Fix every decision of a quantize run up front, so that its output files can be written anywhere");
+  cmd->footer(
+      "After IN OUT come quantize's options (--type, --rule, --split-max-size, ...). The plan file holds them,\n"
+      "each tensor's format and output file, and a checksum of it all. Then each file is written by\n"
+      "  qlinear quantize --plan PLAN --shard K      (K = 1 .. the number of files)\n"
+      "as separate processes, in any order, on machines that share the input and output folders: the files\n"
+      "are those of the one-process run, byte for byte. A piece refuses an input that no longer gives the\n"
+      "plan's decisions. `qlinear quantize --plan PLAN --resume` writes the files not yet complete.\n"
+      "Example: qlinear plan model/ out.gguf --type q4_0 --split-max-size 4G -o plan.json");
+  cmd->add_option("input", p->input, "the model, as quantize takes it")->required();
+  cmd->add_option("output", p->output, "the output, as quantize takes it")->required()->check(output_file_validator());
+  cmd->add_option("-o,--output-plan", p->plan, "the plan file to write (JSON)")->required();
+  cmd->allow_extras();
+  cmd->callback([p, cmd] {
+    const std::vector<std::string> arguments = cmd->remaining();
+    const QuantizeOptions o = parse_quantize_arguments(p->input, p->output, arguments);
+    const RunLayout layout = run_layout(o.input, o.output, make_plan(o), make_output_options(o));
+    const RunPlan run = make_run_plan(o.input, o.output, arguments, layout);
+    write_run_plan(p->plan, run);
+    Table table({{"file"}, {"name", Table::Align::left}, {"tensors"}, {"tensor bytes"}});
+    for (std::size_t k = 0; k < layout.files.size(); ++k) {
+      const auto n = std::count(layout.file_of.begin(), layout.file_of.end(), k);
+      table.add_row({std::to_string(k + 1), layout.files[k].filename().string(), format_count(std::uint64_t(n)),
+                     layout.file_bytes[k] ? format_count(layout.file_bytes[k]) : ""});
+    }
+    table.print(std::cout);
+    std::cout << "wrote " << p->plan << ": " << layout.files.size() << " file(s); write each with: qlinear quantize --plan "
+              << p->plan << " --shard K\n";
+  });
 }
 
 }  // namespace qlinear::cli
