@@ -4,6 +4,8 @@
 #include "commands.hpp"
 #include "progress.hpp"
 
+#include "model/budget.hpp"
+
 #include <qlinear/error.hpp>
 #include <qlinear/mix.hpp>
 #include <qlinear/imatrix.hpp>
@@ -11,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -21,7 +24,9 @@ namespace {
 struct QuantizeOptions {
   std::string input, output, type = "q8_0", report, fallback, imatrix, method = "reference", calibration;
   double damping = 0.01;
-  std::vector<std::string> rules, keeps;
+  std::vector<std::string> rules, keeps, candidates;
+  std::string target_bpw;  // text: the library names a NaN or a non-positive value
+  bool type_given = false;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
 };
@@ -39,9 +44,40 @@ std::uint64_t peak_rss_bytes() {
 // Restarts the peak-memory count from the current use, so the report shows what quantizing took.
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
+// --target-bpw VALUE: any text std::stod reads (NaN and negatives too: the library says what is wrong
+// with them), else the word.
+double parse_target(const std::string& text) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) {
+    throw Error(ErrorCode::invalid_argument, "--target-bpw: not a number: '" + text + "'");
+  }
+  return v;
+}
+
 QuantPlan make_plan(const QuantizeOptions& o) {
   QuantPlan plan;
-  if (const auto mix = find_mix(o.type)) {  // llama-quantize's names, the legacy formats included
+  if (!o.target_bpw.empty()) {
+    if (o.type_given) {
+      throw Error(ErrorCode::invalid_argument,
+                  "--target-bpw chooses every tensor's format, so --type " + o.type +
+                      " cannot be given with it (a mix neither): name the formats it may choose with --candidates");
+    }
+    plan.target_bits_per_weight = parse_target(o.target_bpw);
+    if (!std::isfinite(*plan.target_bits_per_weight) || *plan.target_bits_per_weight <= 0) {
+      throw Error(ErrorCode::invalid_argument, "--target-bpw must be a finite number > 0, got " + o.target_bpw);
+    }
+  } else if (!o.candidates.empty()) {
+    throw Error(ErrorCode::invalid_argument, "--candidates needs --target-bpw (the size budget they are chosen for)");
+  }
+  if (plan.target_bits_per_weight) {
+    // The budget chooses each format: --type (and its default) plays no part.
+  } else if (const auto mix = find_mix(o.type)) {  // llama-quantize's names, the legacy formats included
     plan.mix = mix;
     plan.default_format = mix_info(*mix).base;
     plan.pure = o.pure;
@@ -51,6 +87,8 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   for (const auto& pattern : o.keeps) plan.rules.push_back({pattern, std::nullopt});
   for (const auto& rule : o.rules) plan.rules.push_back(TensorRule::parse(rule));
   plan.affine = o.affine.options();
+  // Affine candidates take the words they leave out from the --asymmetric/--granularity/--clip flags.
+  for (const auto& spec : o.candidates) plan.candidates.push_back(QuantCandidate::parse(spec, plan.affine));
   plan.keep_1d = o.keep_1d;
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
@@ -124,7 +162,11 @@ void print_plan(const std::vector<TensorDecision>& decisions) {
 void run_quantize(const QuantizeOptions& o) {
   const QuantPlan plan = make_plan(o);
   if (o.dry_run) {
-    print_plan(plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors"));
+    BudgetSummary budget;
+    const auto decisions =
+        plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors", &budget);
+    print_plan(decisions);
+    if (plan.target_bits_per_weight) model::print_budget_plan(std::cout, budget, decisions);
     return;
   }
   reset_peak_rss();
@@ -144,6 +186,10 @@ void run_quantize(const QuantizeOptions& o) {
     json["totals"]["peak_rss_bytes"] = rss_peak;
     json["totals"]["rss_before_bytes"] = rss_before;
     json["method"] = o.method;
+    if (plan.target_bits_per_weight) {
+      json["candidates"] = nlohmann::json::array();
+      for (const auto& c : plan.candidates) json["candidates"].push_back(c.name());
+    }
     if (plan.calibration) {
       json["calibration"] = {
           {"file", plan.calibration->path().string()},
@@ -209,7 +255,19 @@ void add_quantize_command(CLI::App& app) {
       "tensor's rounding errors through XᵀX; a tensor without data in FILE gets --method search and the\n"
       "report says so. The report's out.err is ‖X(W−Q)ᵀ‖ / ‖X·Wᵀ‖ on those inputs.\n"
       "Example: qlinear quantize model.safetensors model.gguf --type q4_0 --method gptq \\\n"
-      "           --calibration acts.safetensors");
+      "           --calibration acts.safetensors\n"
+      "\n"
+      "Size budget: --target-bpw B measures every tensor that --type would quantize under every\n"
+      "candidate format that can hold its rows in the output, then gives each the one that minimizes\n"
+      "the total error with the file's bits per weight (every byte written, over every weight, as the\n"
+      "report counts it) at most B. The error is ‖X(W−Q)ᵀ‖² on --calibration data where a tensor has\n"
+      "some, else Σ imp·(w−q)² with --imatrix, else Σ (w−q)², each with --method. --rule and --keep\n"
+      "still decide their tensors (their bytes count); --type (a mix too) cannot be given with it.\n"
+      "--candidates lists formats (i4/i8 with layout words: i4/g64, i4/channel, i8/g32/asym/mse; words\n"
+      "left out come from --asymmetric/--granularity/--group-size/--clip); default: q2_K..q6_K, iq4_xs,\n"
+      "q4_0..q5_1, q8_0, iq4_nl, i4/mse per channel and in groups of ~32/64/128, i8/channel/mse, and\n"
+      "f16 from 8.5 bits up. --dry-run prints each tensor's choice and alternatives. See docs/budget.md.\n"
+      "Example: qlinear quantize model.safetensors model.gguf --target-bpw 4.8 --calibration acts.safetensors");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
       ->required()
@@ -245,12 +303,21 @@ void add_quantize_command(CLI::App& app) {
           },
           "FRACTION"))
       ->capture_default_str();
+  cmd->add_option("--target-bpw", o->target_bpw,
+                  "size budget: choose each tensor's format for the least total error within this many bits "
+                  "per weight over the whole file (see below)");
+  cmd->add_option("--candidates", o->candidates,
+                  "with --target-bpw: the formats it may choose, comma-separated (q4_0,q4_K,i4/g64,...)")
+      ->delimiter(',');
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
   o->affine.add_to(*cmd, &o->calibration);
   add_threads_option(*cmd);
-  cmd->callback([o] { run_quantize(*o); });
+  cmd->callback([o, cmd] {
+    o->type_given = cmd->count("--type") > 0;
+    run_quantize(*o);
+  });
 }
 
 }  // namespace qlinear::cli
