@@ -265,8 +265,9 @@ void add_quantize_command(CLI::App& app) {
       "still decide their tensors (their bytes count); --type (a mix too) cannot be given with it.\n"
       "--candidates lists formats (i4/i8 with layout words: i4/g64, i4/channel, i8/g32/asym/mse; words\n"
       "left out come from --asymmetric/--granularity/--group-size/--clip); default: q2_K..q6_K, iq4_xs,\n"
-      "q4_0..q5_1, q8_0, iq4_nl, i4/mse per channel and in groups of ~32/64/128, i8/channel/mse, and\n"
-      "f16 from 8.5 bits up. --dry-run prints each tensor's choice and alternatives. See docs/budget.md.\n"
+      "q4_0..q5_1, q8_0, iq4_nl, i4 with mse clipping (symmetric per channel and in groups of ~128\n"
+      "and ~64 inputs, asymmetric per channel and in groups of ~64 and ~32), i8/channel/mse, and f16\n"
+      "from 8.5 bits up. --dry-run prints each tensor's choice and alternatives. See docs/budget.md.\n"
       "Example: qlinear quantize model.safetensors model.gguf --target-bpw 4.8 --calibration acts.safetensors");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
   cmd->add_option("output", o->output, "output file: .gguf (any format) or .safetensors (f32/f16/bf16)")
@@ -305,10 +306,12 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--target-bpw", o->target_bpw,
                   "size budget: choose each tensor's format for the least total error within this many bits "
-                  "per weight over the whole file (see below)");
+                  "per weight over the whole file (see below)")
+      ->type_name("BITS");
   cmd->add_option("--candidates", o->candidates,
                   "with --target-bpw: the formats it may choose, comma-separated (q4_0,q4_K,i4/g64,...)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->type_name("LIST");
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
