@@ -257,6 +257,60 @@ TEST(BudgetModel, ClearErrors) {
   EXPECT_FALSE(std::filesystem::exists(dir / "never.gguf"));
 }
 
+// Where no candidate holds a tensor's rows, its alternatives are the fallbacks plain runs of the
+// candidates would write (q4_K → q5_0 and q6_K → q8_0 on 64 inputs, f16 for both on 40), each once.
+TEST(BudgetModel, TensorsNoCandidateHoldsGetThePlainRunsFallbacks) {
+  test::TempDir dir;
+  const auto weights = small_model();
+  write_model(dir / "m.safetensors", weights);
+  QuantPlan plan;
+  plan.target_bits_per_weight = 9.0;
+  plan.candidates = {Format::q4_K, Format::q6_K};
+  BudgetSummary summary;
+  const auto decisions = plan_model(dir / "m.safetensors", plan, true, &summary);
+  const auto names = [](const TensorDecision& d) {
+    std::vector<std::string> out;
+    for (const auto& a : d.budget->alternatives) out.push_back(a.candidate.name() + (a.note.empty() ? "" : "*"));
+    return out;
+  };
+  EXPECT_EQ(names(decisions[0]), (std::vector<std::string>{"q5_0*", "q8_0*"}));
+  EXPECT_EQ(names(decisions[1]), (std::vector<std::string>{"f16*"}));
+  EXPECT_EQ(names(decisions[2]), (std::vector<std::string>{"q4_K", "q6_K"}));  // 256 inputs: held
+  EXPECT_NE(decisions[0].budget->alternatives[0].note.find("of q4_K: fallback to q5_0"), std::string::npos)
+      << decisions[0].budget->alternatives[0].note;
+  const ModelReport report = quantize_model(dir / "m.safetensors", dir / "m.gguf", plan);
+  EXPECT_EQ(report.bytes_out, summary.planned_bytes);
+  EXPECT_LE(report.bits_per_weight(), 9.0);
+  EXPECT_EQ(report.tensors[1].format_out, "f16");
+  // A GGUF output records the target and no llama.cpp file type.
+  const GgufFile out = GgufFile::open(dir / "m.gguf");
+  ASSERT_NE(out.find("qlinear.quantize.target_bits_per_weight"), nullptr);
+  EXPECT_EQ(out.find("general.file_type"), nullptr);
+}
+
+// A safetensors output holds floats only: the budget chooses among f32, f16 and bf16 there.
+TEST(BudgetModel, SafetensorsOutputChoosesAmongFloats) {
+  test::TempDir dir;
+  write_model(dir / "m.safetensors", small_model());
+  QuantPlan plan;
+  plan.target_bits_per_weight = 20.0;
+  plan.candidates = {Format::f32, Format::f16, Format::bf16};
+  const ModelReport report = quantize_model(dir / "m.safetensors", dir / "out.safetensors", plan);
+  EXPECT_LE(report.bits_per_weight(), 20.0);
+  ASSERT_TRUE(report.budget.has_value());
+  EXPECT_EQ(report.bytes_out, report.budget->planned_bytes);
+  // f16 beats bf16 on these small weights, and f32 (no error) goes where the bytes allow.
+  for (const auto& t : report.tensors) {
+    if (t.decision.budget) {
+      EXPECT_NE(t.format_out, "bf16") << t.decision.name;
+    }
+  }
+  plan.candidates = {Format::f16, Format::q4_0};
+  const std::string m = test::error_message(
+      [&] { (void)quantize_model(dir / "m.safetensors", dir / "out2.safetensors", plan); }, ErrorCode::invalid_argument);
+  EXPECT_NE(m.find("candidate q4_0: a safetensors file holds f32, f16 and bf16 only"), std::string::npos) << m;
+}
+
 // ---- The bundled real weights with their real inputs ----
 
 double held_out_error(const std::filesystem::path& weights, const std::filesystem::path& file,

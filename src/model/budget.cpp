@@ -254,6 +254,10 @@ std::vector<TensorDecision> decide_with_budget(const ModelSource& source, const 
   std::sort(lengths.begin(), lengths.end());
   lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
   for (std::size_t k = 0; k < used.size() && summary.tensors > 0; ++k) {
+    if (!used[k] && !gguf_output && !is_conversion(plan.candidates[k].format)) {
+      throw Error(ErrorCode::invalid_argument, "candidate " + plan.candidates[k].name() +
+                                                   ": a safetensors file holds f32, f16 and bf16 only");
+    }
     if (!used[k]) {
       throw Error(ErrorCode::invalid_argument,
                   "candidate " + plan.candidates[k].name() + " cannot hold the rows of any tensor the budget decides " +

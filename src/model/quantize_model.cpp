@@ -128,6 +128,7 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     for (const auto& [key, value] : gguf->metadata()) {
       if (key.starts_with("qlinear.affine.")) continue;  // rewritten for the tensors written now
       if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
+      if (plan.target_bits_per_weight && key == "general.file_type") continue;  // no file type fits a budget's mix
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
