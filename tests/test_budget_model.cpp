@@ -171,6 +171,36 @@ TEST(BudgetModel, ChoiceIsTheBestAssignmentAndTheFileKeepsTheBudget) {
   }
 }
 
+// With gptq and calibration data too, the file holds what plain runs of the chosen formats write
+// (tensors without data, here d, get search as in a plain run).
+TEST(BudgetModel, GptqChoicesAreThePlainRunsBytes) {
+  test::TempDir dir;
+  const auto weights = small_model();
+  write_model(dir / "m.safetensors", weights);
+  write_activations(dir / "x.safetensors", weights);
+  QuantPlan plan = budget_plan(5.6);
+  plan.candidates = {Format::q4_0, Format::q5_1, Format::q8_0, QuantCandidate::parse("i4/g32/asym/mse"),
+                     QuantCandidate::parse("i4/channel")};
+  plan.method = Method::gptq;
+  plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(dir / "x.safetensors"));
+  const ModelReport report = quantize_model(dir / "m.safetensors", dir / "m.gguf", plan);
+  EXPECT_LE(report.bits_per_weight(), 5.6);
+  const GgufFile budget_file = GgufFile::open(dir / "m.gguf");
+  for (std::size_t i = 0; i < 3; ++i) {
+    const BudgetChoice& choice = *report.tensors[i].decision.budget;
+    EXPECT_EQ(choice.measure, "output");
+    const QuantCandidate& c = choice.alternatives[choice.chosen].candidate;
+    QuantPlan plain = plan;
+    plain.target_bits_per_weight.reset();
+    plain.candidates.clear();
+    plain.default_format = c.format;
+    plain.affine = c.affine;
+    (void)quantize_model(dir / "m.safetensors", dir / "plain.gguf", plain);
+    EXPECT_EQ(tensor_bytes(budget_file, weights[i].name), tensor_bytes(GgufFile::open(dir / "plain.gguf"), weights[i].name))
+        << weights[i].name << " in " << c.name();
+  }
+}
+
 // Σ (w − ŵ)² of the plain quantization, in double here: what the budget calls "weight" error.
 double weight_error2(const Weight& t, const QuantCandidate& c) {
   const QuantizedTensor q = quantize(t.values, t.shape[0], t.shape[1], c.format, c.affine);
