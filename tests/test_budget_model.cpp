@@ -8,6 +8,7 @@
 #include <qlinear/calibration.hpp>
 #include <qlinear/calibration_file.hpp>
 #include <qlinear/gguf.hpp>
+#include <qlinear/imatrix.hpp>
 #include <qlinear/model.hpp>
 #include <qlinear/safetensors.hpp>
 
@@ -249,6 +250,44 @@ TEST(BudgetModel, ErrorsAreTheWeightAndOutputErrorsOfThePlainQuantization) {
       }
       // XᵀX and the sums run in double over in² terms per row: a few in·u of the magnitudes.
       EXPECT_NEAR(a.error, expected, 64 * in * 1.1e-16 * magnitude) << t.name << " " << a.candidate.name();
+    }
+  }
+}
+
+// Without calibration data but with an importance matrix, the error is Σ imp_j·(w − ŵ)² of the
+// tensor quantized with that importance, as a plain run with --imatrix quantizes it; tensors the
+// matrix lacks (c here) get the plain weight error.
+TEST(BudgetModel, ImportanceMatrixWeighsTheWeightError) {
+  test::TempDir dir;
+  const auto weights = small_model();
+  write_model(dir / "m.safetensors", weights);
+  // A calibration statistics file is also an importance matrix (its in_sum2 / counts): a and b only.
+  std::vector<CalibrationEntry> entries = {{"a.weight", 64, 10}, {"b.weight", 40, 10}};
+  std::vector<std::vector<float>> x;
+  write_calibration_statistics(dir / "imatrix.gguf", entries, {"test"}, [&](std::size_t i) {
+    x.push_back(random_values(10 * entries[i].in_features, 50 + static_cast<std::uint32_t>(i), 1.0f));
+    for (std::size_t k = 0; k < x.back().size(); ++k) x.back()[k] *= 0.2f + static_cast<float>(k % 5);
+    Calibration c(entries[i].in_features);
+    c.add(x.back(), 10);
+    return c;
+  });
+  QuantPlan plan = budget_plan(6.0);
+  plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(dir / "imatrix.gguf"));
+  const auto decisions = plan_model(dir / "m.safetensors", plan);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Weight& t = weights[i];
+    const auto entry = plan.importance->find(t.name);
+    EXPECT_EQ(decisions[i].budget->measure, entry ? "importance" : "weight") << t.name;
+    for (const auto& a : decisions[i].budget->alternatives) {
+      QuantizeOptions o{a.candidate.affine};
+      if (entry) o.importance = *entry;
+      const std::vector<float> r = dequantize(quantize(t.values, t.shape[0], t.shape[1], a.candidate.format, o));
+      double expected = 0;
+      for (std::size_t k = 0; k < r.size(); ++k) {
+        const double e = double(t.values[k]) - r[k];
+        expected += (entry ? double((*entry)[k % t.shape[1]]) : 1.0) * e * e;
+      }
+      EXPECT_NEAR(a.error, expected, 1e-9 * expected) << t.name << " " << a.candidate.name();
     }
   }
 }
