@@ -31,8 +31,9 @@ struct BudgetSolution {
   bool exact = true;  // the least total error of all assignments within the budget
 };
 
-// The DP's table is groups × (capacity + 1) cells; above `max_cells` bytes are counted in buckets.
-inline constexpr std::uint64_t kBudgetMaxCells = std::uint64_t{1} << 25;
+// The DP's table is groups × (capacity + 1) cells of 2 bytes; above `max_cells` (16 MiB of table)
+// bytes are counted in buckets. A model's worth of tensors then still gets thousands of buckets each.
+inline constexpr std::uint64_t kBudgetMaxCells = std::uint64_t{1} << 23;
 
 // One option per group (each group needs at least one), Σ bytes <= budget, Σ error least. Exact
 // dynamic programming over the bytes above each group's smallest option, counted in units of their
