@@ -132,6 +132,28 @@ TEST(BudgetSolver, BucketedChoiceKeepsTheBudgetAndCannotBeImprovedByOneChange) {
   EXPECT_GT(bucketed, 150);
 }
 
+// Even a table of one cell per tensor (more tensors than max_cells) gives a choice within the budget.
+TEST(BudgetSolver, TinyTablesStillKeepTheBudget) {
+  std::mt19937 rng(3);
+  for (std::uint64_t cells : {1u, 3u, 10u}) {
+    const Groups groups = random_groups(rng, 5, 1000);
+    std::uint64_t most = 0;
+    for (const auto& g : groups) {
+      std::uint64_t hi = 0;
+      for (const auto& o : g) hi = std::max(hi, o.bytes);
+      most += hi;
+    }
+    for (std::uint64_t budget : {most / 2, most}) {
+      const auto s = solve_budget(groups, budget, cells);
+      if (!s) continue;  // below the smallest options
+      EXPECT_LE(s->bytes, budget);
+      if (budget == most) {  // every assignment fits: the refinement reaches each group's least error
+        EXPECT_DOUBLE_EQ(s->error, brute_force(groups, budget));
+      }
+    }
+  }
+}
+
 TEST(BudgetSolver, NothingFitsBelowTheSmallestOptions) {
   const Groups groups = {{{10, 1.0}, {20, 0.5}}, {{5, 2.0}}};
   EXPECT_FALSE(solve_budget(groups, 14).has_value());

@@ -65,7 +65,8 @@ std::optional<BudgetSolution> solve_budget(const std::vector<std::vector<BudgetO
   s.choice.assign(n, 0);
   if (unit == 0) unit = 1;  // every option of every group the same size: only errors to compare
   std::uint64_t width = capacity / unit;
-  const std::uint64_t most_width = std::max<std::uint64_t>(1, max_cells / std::max<std::size_t>(n, 1)) - 1;
+  const std::uint64_t per_group = max_cells / std::max<std::size_t>(n, 1);
+  const std::uint64_t most_width = per_group > 2 ? per_group - 1 : 1;  // at least two cells per group
   if (width > most_width) {
     // Coarser buckets of a whole number of units; each option's excess rounded up to buckets, so a
     // solution of the table is within the budget.
