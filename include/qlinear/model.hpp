@@ -118,10 +118,10 @@ struct QuantPlan {
 };
 
 // The candidates a budget gives a tensor of `cols` inputs when QuantPlan::candidates is empty: q2_K …
-// q6_K, iq4_xs (256-blocks), q4_0 … q5_1, q8_0, iq4_nl (32-blocks), i4 with mse clipping symmetric
-// per channel and in groups of about 128 and 64 inputs and asymmetric per channel and in groups of
-// about 64 and 32 (a multiple of 8 over the row padded to 32; "about": the fewest groups of at most
-// that many), i8 symmetric per channel with mse clipping, and f16 when the target is at least 8.5 bits
+// q6_K, iq4_xs (256-blocks), q4_0 … q5_1, q8_0, iq4_nl (32-blocks), i4 with mse clipping symmetric per
+// channel and in groups of about 128 and 64 inputs and asymmetric per channel and in groups of about
+// 64 and 32 (a multiple of 8 over the row padded to 32; "about": the fewest groups of at most that
+// many), i8 symmetric per channel with min-max clipping, and f16 when the target is at least 8.5 bits
 // per weight. The block formats whose blocks do not divide the row are left out later, by the output.
 std::vector<QuantCandidate> default_candidates(std::uint64_t cols, double target_bits_per_weight);
 

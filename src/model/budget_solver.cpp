@@ -63,8 +63,9 @@ std::optional<BudgetSolution> solve_budget(const std::vector<std::vector<BudgetO
   }
   BudgetSolution s;
   s.choice.assign(n, 0);
-  if (unit == 0) unit = 1;  // every option of every group the same size: only errors to compare
-  std::uint64_t width = capacity / unit;
+  // unit 0: every option of its group the same size, so only errors to compare (one cell).
+  std::uint64_t width = unit == 0 ? 0 : capacity / unit;
+  if (unit == 0) unit = 1;
   const std::uint64_t per_group = max_cells / std::max<std::size_t>(n, 1);
   const std::uint64_t most_width = per_group > 2 ? per_group - 1 : 1;  // at least two cells per group
   if (width > most_width) {

@@ -162,7 +162,10 @@ std::vector<QuantCandidate> default_candidates(std::uint64_t cols, double target
   add(layout(true, 64));    // ~4.5
   add(layout(false, 64));   // ~5
   add(layout(false, 32));   // ~6
-  out.emplace_back(Format::i8, affine);
+  // i8 with min-max clipping: mse search made 0.2 % less error on the bundled model for 3.5× the time.
+  AffineOptions i8 = affine;
+  i8.calibration = Clip::minmax;
+  out.emplace_back(Format::i8, i8);
   // f16 only where the budget could pay for it somewhere: above q8_0's 8.5 bits it is the next step.
   if (std::isfinite(target_bits_per_weight) && target_bits_per_weight >= 8.5) out.emplace_back(Format::f16);
   return out;

@@ -266,7 +266,7 @@ void add_quantize_command(CLI::App& app) {
       "--candidates lists formats (i4/i8 with layout words: i4/g64, i4/channel, i8/g32/asym/mse; words\n"
       "left out come from --asymmetric/--granularity/--group-size/--clip); default: q2_K..q6_K, iq4_xs,\n"
       "q4_0..q5_1, q8_0, iq4_nl, i4 with mse clipping (symmetric per channel and in groups of ~128\n"
-      "and ~64 inputs, asymmetric per channel and in groups of ~64 and ~32), i8/channel/mse, and f16\n"
+      "and ~64 inputs, asymmetric per channel and in groups of ~64 and ~32), i8/channel, and f16\n"
       "from 8.5 bits up. --dry-run prints each tensor's choice and alternatives. See docs/budget.md.\n"
       "Example: qlinear quantize model.safetensors model.gguf --target-bpw 4.8 --calibration acts.safetensors");
   cmd->add_option("input", o->input, "safetensors or GGUF file")->required();
