@@ -374,7 +374,15 @@ TEST(BudgetModel, SafetensorsOutputChoosesAmongFloats) {
       EXPECT_NE(t.format_out, "bf16") << t.decision.name;
     }
   }
-  plan.candidates = {Format::f16, Format::q4_0};
+  // The default candidates, in a safetensors file: f16 (from 8.5 bits) is the one that can be written.
+  plan.candidates.clear();
+  const ModelReport defaults = quantize_model(dir / "m.safetensors", dir / "out1.safetensors", plan);
+  for (const auto& t : defaults.tensors) {
+    if (t.decision.budget) {
+      EXPECT_EQ(t.decision.budget->alternatives.size(), 1u) << t.decision.name;
+    }
+  }
+  plan.candidates = {Format::q4_0, Format::f16};
   const std::string m = test::error_message(
       [&] { (void)quantize_model(dir / "m.safetensors", dir / "out2.safetensors", plan); }, ErrorCode::invalid_argument);
   EXPECT_NE(m.find("candidate q4_0: a safetensors file holds f32, f16 and bf16 only"), std::string::npos) << m;

@@ -206,12 +206,14 @@ std::vector<TensorDecision> decide_with_budget(const ModelSource& source, const 
   std::vector<std::uint64_t> lengths;  // of the tensors the budget decides, for the error below
   summary = BudgetSummary{};
   summary.target_bits_per_weight = target;
-  const Format first = plan.candidates.empty() ? plan.default_format : plan.candidates.front().format;
+  // A probe: which tensors the defaults decide, and the others' decisions, do not depend on the
+  // default format; f16 is one every output can hold.
+  const Format probe = Format::f16;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const SourceTensor& t = tensors[i];
     summary.weights += element_count(t.shape);
     bool by_default = false;
-    decisions[i] = decider.decide(t, first, by_default);
+    decisions[i] = decider.decide(t, probe, by_default);
     if (!by_default) {
       summary.fixed_bytes += planned_bytes(source, i, decisions[i], plan.affine);
       continue;
