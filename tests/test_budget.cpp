@@ -157,6 +157,7 @@ TEST(BudgetSolver, TinyTablesStillKeepTheBudget) {
 TEST(BudgetSolver, NothingFitsBelowTheSmallestOptions) {
   const Groups groups = {{{10, 1.0}, {20, 0.5}}, {{5, 2.0}}};
   EXPECT_FALSE(solve_budget(groups, 14).has_value());
+  EXPECT_TRUE(solve_budget({}, 0).has_value());  // no tensor to decide
   ASSERT_TRUE(solve_budget(groups, 15).has_value());
   EXPECT_EQ(solve_budget(groups, 15)->choice, (std::vector<std::size_t>{0, 0}));
   EXPECT_EQ(solve_budget(groups, 25)->choice, (std::vector<std::size_t>{1, 0}));

@@ -311,6 +311,14 @@ TEST(BudgetModel, ClearErrors) {
   const std::string fit = message_of(no_fit, ErrorCode::invalid_argument);
   EXPECT_NE(fit.find("candidate q4_K cannot hold the rows of any tensor"), std::string::npos) << fit;
   EXPECT_NE(fit.find("row lengths 40, 64"), std::string::npos) << fit;
+  // Every tensor ruled or kept: nothing to decide, the budget still bounds the file.
+  QuantPlan ruled = budget_plan(16.0);
+  ruled.candidates.clear();
+  ruled.rules = {TensorRule::parse("*.weight=q8_0")};
+  BudgetSummary none;
+  EXPECT_NO_THROW((void)plan_model(input, ruled, true, &none));
+  EXPECT_EQ(none.tensors, 0u);
+  EXPECT_EQ(none.planned_bytes, none.fixed_bytes);
   // Below the least reachable: the message names it, which is the smallest alternatives' total.
   BudgetSummary s;
   const auto decisions = plan_model(input, budget_plan(6.0), true, &s);

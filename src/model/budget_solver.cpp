@@ -44,6 +44,7 @@ void refine(const std::vector<std::vector<BudgetOption>>& groups, std::uint64_t 
 std::optional<BudgetSolution> solve_budget(const std::vector<std::vector<BudgetOption>>& groups, std::uint64_t budget,
                                            std::uint64_t max_cells) {
   const std::size_t n = groups.size();
+  if (n == 0) return BudgetSolution{};  // nothing to choose (every tensor kept or ruled)
   std::vector<std::uint64_t> least(n);
   std::uint64_t base = 0;
   for (std::size_t g = 0; g < n; ++g) {
