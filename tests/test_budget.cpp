@@ -33,7 +33,10 @@ double brute_force(const Groups& groups, std::uint64_t budget) {
   for (;;) {
     std::uint64_t bytes = 0;
     double error = 0;
-    for (std::size_t g = 0; g < groups.size(); ++g) bytes += groups[g][pick[g]].bytes, error += groups[g][pick[g]].error;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      bytes += groups[g][pick[g]].bytes;
+      error += groups[g][pick[g]].error;
+    }
     if (bytes <= budget && !(error >= best)) best = error;
     std::size_t g = 0;
     while (g < groups.size() && ++pick[g] == groups[g].size()) pick[g++] = 0;

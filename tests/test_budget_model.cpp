@@ -197,7 +197,8 @@ TEST(BudgetModel, GptqChoicesAreThePlainRunsBytes) {
     plain.default_format = c.format;
     plain.affine = c.affine;
     (void)quantize_model(dir / "m.safetensors", dir / "plain.gguf", plain);
-    EXPECT_EQ(tensor_bytes(budget_file, weights[i].name), tensor_bytes(GgufFile::open(dir / "plain.gguf"), weights[i].name))
+    const GgufFile plain_file = GgufFile::open(dir / "plain.gguf");
+    EXPECT_EQ(tensor_bytes(budget_file, weights[i].name), tensor_bytes(plain_file, weights[i].name))
         << weights[i].name << " in " << c.name();
   }
 }
@@ -392,7 +393,8 @@ TEST(BudgetModel, SafetensorsOutputChoosesAmongFloats) {
   }
   plan.candidates = {Format::q4_0, Format::f16};
   const std::string m = test::error_message(
-      [&] { (void)quantize_model(dir / "m.safetensors", dir / "out2.safetensors", plan); }, ErrorCode::invalid_argument);
+      [&] { (void)quantize_model(dir / "m.safetensors", dir / "out2.safetensors", plan); },
+      ErrorCode::invalid_argument);
   EXPECT_NE(m.find("candidate q4_0: a safetensors file holds f32, f16 and bf16 only"), std::string::npos) << m;
 }
 

@@ -234,9 +234,8 @@ std::vector<TensorDecision> decide_with_budget(const ModelSource& source, const 
         held.push_back({std::move(a), std::move(d)});
       } else {  // a plain run would write a fallback
         const QuantCandidate fb(*d.target, plan.affine);
-        if (std::any_of(fallbacks.begin(), fallbacks.end(), [&](const Pending& p) { return p.alternative.candidate == fb; })) {
-          continue;
-        }
+        const auto same = [&](const Pending& p) { return p.alternative.candidate == fb; };
+        if (std::any_of(fallbacks.begin(), fallbacks.end(), same)) continue;  // two candidates, one fallback
         BudgetAlternative a{fb, 0, 0, "of " + c.name() + ": " + reason_from(d.reason, "fallback to")};
         a.bytes = planned_bytes(source, i, d, plan.affine);
         fallbacks.push_back({std::move(a), std::move(d)});

@@ -59,7 +59,8 @@ std::size_t group_for(std::uint64_t cols, std::size_t wanted) {
 
 }  // namespace
 
-QuantCandidate::QuantCandidate(Format f, const AffineOptions& a) : format(f), affine(format_info(f).affine ? a : AffineOptions{}) {}
+QuantCandidate::QuantCandidate(Format f, const AffineOptions& a)
+    : format(f), affine(format_info(f).affine ? a : AffineOptions{}) {}
 
 QuantCandidate QuantCandidate::parse(std::string_view spec, const AffineOptions& base) {
   const std::size_t slash = spec.find('/');

@@ -181,12 +181,16 @@ std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPla
   }
   if (!mix) {
     std::vector<TensorDecision> decisions;
-    for (const SourceTensor& t : tensors) decisions.push_back(decide(t, plan, rules, gguf_output, nullptr, plan.default_format));
+    for (const SourceTensor& t : tensors) {
+      decisions.push_back(decide(t, plan, rules, gguf_output, nullptr, plan.default_format));
+    }
     return decisions;
   }
   // A mix counts tensors as llama-quantize meets them: decide in its order, report in the file's.
   std::vector<std::optional<TensorDecision>> by_index(tensors.size());
-  for (std::size_t i : MixPlanner::visit_order(tensors)) by_index[i] = decide(tensors[i], plan, rules, gguf_output, &*mix, plan.default_format);
+  for (std::size_t i : MixPlanner::visit_order(tensors)) {
+    by_index[i] = decide(tensors[i], plan, rules, gguf_output, &*mix, plan.default_format);
+  }
   std::vector<TensorDecision> decisions;
   for (auto& d : by_index) decisions.push_back(std::move(*d));
   return decisions;
