@@ -33,6 +33,46 @@ struct TensorRule {
   bool matches(std::string_view name) const;  // Error(invalid_argument) for a bad regular expression
 };
 
+// A format a size budget (QuantPlan::target_bits_per_weight) may give a tensor: a block or float
+// format, or an affine one with its own layout (one candidate may be i4 in groups of 32, another i4
+// per channel; QuantPlan::affine is not used for candidates). Converts from a Format, so
+// `plan.candidates = {Format::q4_0, Format::q8_0}` works. docs/budget.md.
+struct QuantCandidate {
+  Format format = Format::q8_0;
+  AffineOptions affine{};  // i8 / i4 only; ignored (and left default) for the other formats
+
+  QuantCandidate() = default;
+  QuantCandidate(Format f) : format(f) {}  // NOLINT: implicit on purpose
+  QuantCandidate(Format f, const AffineOptions& a);
+
+  // "q4_K", "f16", or an affine format with '/'-separated layout words: "i4/g64" (groups of 64),
+  // "i4/channel", "i4/tensor", "asym" or "sym", "minmax", "mse" or "pNN.N" (the clipping rule), e.g.
+  // "i4/g32/asym/mse". Words left out come from `base` (the group size from `base` only with its
+  // group granularity, else 32). Error(unknown_format) for an unknown format, Error(invalid_argument)
+  // for a bad word or a group size that is not a positive multiple of 8.
+  static QuantCandidate parse(std::string_view spec, const AffineOptions& base = {});
+  std::string name() const;  // parse(name()) gives it back: "q4_K", "i4/g64", "i8/channel/asym/mse"
+  bool operator==(const QuantCandidate& o) const noexcept;
+};
+
+// One candidate measured on one tensor: what it would take in the output and what error it makes.
+struct BudgetAlternative {
+  QuantCandidate candidate;
+  std::uint64_t bytes = 0;  // exactly what it writes: codes, scales, zero points
+  double error = 0;         // see BudgetChoice::measure
+  std::string note;         // "fallback of q4_K: row length 120 ...", where it is not the candidate itself
+};
+
+// A size budget's choice for one tensor, among its alternatives (each candidate that can hold its
+// rows, in ascending bytes; where none can, the fallbacks a plain run of each would take).
+struct BudgetChoice {
+  std::vector<BudgetAlternative> alternatives;
+  std::size_t chosen = 0;  // index into alternatives
+  // What `error` is: "output", ‖X(W−Q)ᵀ‖² on the tensor's calibration data (from XᵀX); "importance",
+  // Σ imp_j·(w_ij − q_ij)² with the importance matrix's entry; "weight", Σ (w_ij − q_ij)².
+  std::string measure;
+};
+
 struct QuantPlan {
   Format default_format = Format::q8_0;
   std::vector<TensorRule> rules;  // in order, first match wins; they take precedence over the defaults
@@ -65,7 +105,25 @@ struct QuantPlan {
   Method method = Method::reference;
   std::shared_ptr<const CalibrationFile> calibration;
   double damping = 0.01;  // gptq (QuantizeOptions::damping)
+  // A size budget (docs/budget.md): every tensor the defaults would quantize is measured under every
+  // candidate that can hold its rows in the output (error as BudgetChoice::measure, with this plan's
+  // method, importance and calibration), then each gets the candidate that minimizes the sum of the
+  // errors over all tensors with ModelReport::bits_per_weight() — every byte written, the kept and
+  // ruled tensors' too, over every tensor's elements — at most this target. Rules and keeps still
+  // decide their tensors (their bytes count); default_format is not used; a mix is Error
+  // (invalid_argument). An unreachable target is Error(invalid_argument) naming the least reachable.
+  std::optional<double> target_bits_per_weight;
+  // The candidates; empty: default_candidates() for each tensor's row length.
+  std::vector<QuantCandidate> candidates;
 };
+
+// The candidates a budget gives a tensor of `cols` inputs when QuantPlan::candidates is empty: q2_K …
+// q6_K, iq4_xs (256-blocks), q4_0 … q5_1, q8_0, iq4_nl (32-blocks), i4 with mse clipping symmetric per
+// channel and in groups of about 128 and 64 inputs and asymmetric per channel and in groups of about
+// 64 and 32 (a multiple of 8 over the row padded to 32; "about": the fewest groups of at most that
+// many), i8 symmetric per channel with min-max clipping, and f16 when the target is at least 8.5 bits
+// per weight. The block formats whose blocks do not divide the row are left out later, by the output.
+std::vector<QuantCandidate> default_candidates(std::uint64_t cols, double target_bits_per_weight);
 
 // What happens to one tensor, decided before any data is read.
 struct TensorDecision {
@@ -74,6 +132,24 @@ struct TensorDecision {
   std::string format_in;             // "F32", "BF16", "q4_0", ...
   std::optional<Format> target;      // empty: copied as it is
   std::string reason;                // "default", "rule 'x=q8_0'", "kept: 1-D", "fallback: ..."
+  // The layout of an affine target where it is not QuantPlan::affine (a budget's candidate).
+  std::optional<AffineOptions> affine;
+  std::optional<BudgetChoice> budget;  // with a size budget, for the tensors it decided
+};
+
+// A size budget's totals (QuantPlan::target_bits_per_weight).
+struct BudgetSummary {
+  double target_bits_per_weight = 0;
+  std::uint64_t weights = 0;        // elements of every tensor, as ModelReport::weights counts them
+  std::uint64_t budget_bytes = 0;   // the most bytes the target allows: bytes · 8 / weights <= target
+  std::uint64_t planned_bytes = 0;  // what the plan writes, every tensor included
+  std::uint64_t fixed_bytes = 0;    // of those, the tensors the budget did not decide (kept, ruled)
+  double min_bits_per_weight = 0;   // with every budget tensor at its smallest alternative
+  double error = 0;                 // Σ of the chosen alternatives' errors
+  std::size_t tensors = 0;          // the tensors the budget decided
+  std::size_t measurements = 0;     // alternatives measured
+  bool exact = true;                // the choice is the optimum (false: bytes bucketed, then refined)
+  double seconds = 0;               // measuring and choosing
 };
 
 struct TensorReport {
@@ -97,6 +173,7 @@ struct ModelReport {
   double seconds = 0;
   // Pooled over the tensors that had calibration data: sqrt(Σ error² / Σ signal²).
   std::optional<double> output_error;
+  std::optional<BudgetSummary> budget;  // with QuantPlan::target_bits_per_weight
 
   // The files written: the output, or its shards in order (and, for safetensors, the index last).
   std::vector<std::filesystem::path> files;
@@ -114,9 +191,11 @@ struct ModelProgress {
 };
 using ProgressCallback = std::function<void(const ModelProgress&)>;
 
-// The decisions quantize_model() would take for `input`, without writing anything.
+// The decisions quantize_model() would take for `input`, without writing anything. With a size
+// budget this measures every candidate (as quantize_model() does before writing), and `budget`,
+// when given, receives the totals.
 std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
-                                       bool gguf_output = true);
+                                       bool gguf_output = true, BudgetSummary* budget = nullptr);
 
 // Reads `input` (safetensors or GGUF, by content), quantizes tensor by tensor, and writes `output`
 // (GGUF, or safetensors when the name ends in .safetensors; that holds f32/f16/bf16 only). The output

@@ -55,7 +55,7 @@ double OutputErrorSums::relative() const noexcept {
 }
 
 OutputErrorSums output_error_sums(std::span<const float> a, std::span<const float> b, std::size_t rows,
-                                  const Calibration& c) {
+                                  const Calibration& c, bool with_signal) {
   const std::size_t n = c.in_features();
   if (a.size() != rows * n || b.size() != a.size()) {
     throw Error(ErrorCode::size_mismatch, "output error: weights of " + std::to_string(a.size()) + " and " +
@@ -65,7 +65,7 @@ OutputErrorSums output_error_sums(std::span<const float> a, std::span<const floa
   std::vector<double> scratch(n * n);
   OutputErrorSums sums;
   sums.error2 = quadratic_form_sum(a, b.data(), rows, n, c.xtx(), scratch);
-  sums.signal2 = quadratic_form_sum(a, nullptr, rows, n, c.xtx(), scratch);
+  if (with_signal) sums.signal2 = quadratic_form_sum(a, nullptr, rows, n, c.xtx(), scratch);
   return sums;
 }
 

@@ -21,8 +21,9 @@ struct OutputErrorSums {
   }
 };
 
-// a, b: row-major [rows, c.in_features()]. Error(size_mismatch) for other sizes.
+// a, b: row-major [rows, c.in_features()]. Error(size_mismatch) for other sizes. Without
+// `with_signal`, signal2 is left 0 (half the work: a size budget compares errors only).
 OutputErrorSums output_error_sums(std::span<const float> a, std::span<const float> b, std::size_t rows,
-                                  const Calibration& c);
+                                  const Calibration& c, bool with_signal = true);
 
 }  // namespace qlinear::model

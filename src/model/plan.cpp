@@ -18,6 +18,8 @@ namespace {
 
 constexpr std::size_t kGgufMaxName = 63;
 
+}  // namespace
+
 // Rules with their regular expressions compiled once per model, not once per tensor.
 class RuleSet {
  public:
@@ -50,6 +52,8 @@ class RuleSet {
   std::vector<std::regex> regexes_;
 };
 
+namespace {
+
 std::string rule_text(const TensorRule& rule) {
   return "rule " + rule.pattern + "=" + (rule.format ? std::string(format_name(*rule.format)) : "keep");
 }
@@ -68,8 +72,9 @@ bool same_name(std::string_view a, std::string_view b) {
 bool is_float_format(Format f) { return f == Format::f32 || f == Format::f16 || f == Format::bf16; }
 
 TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSet& rules, bool gguf_output,
-                      MixPlanner* mix) {
-  TensorDecision d{t.name, t.shape, t.format_in, std::nullopt, "default"};
+                      MixPlanner* mix, Format default_format, bool* by_default = nullptr) {
+  TensorDecision d{t.name, t.shape, t.format_in, std::nullopt, "default", std::nullopt, std::nullopt};
+  if (by_default != nullptr) *by_default = false;
   if (const TensorRule* rule = rules.match(t.name)) {
     d.target = rule->format;
     d.reason = rule_text(*rule);
@@ -82,7 +87,9 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
     d.target = choice.format;
     d.reason = std::move(choice.reason);
   } else {
-    d.target = plan.default_format;
+    d.target = default_format;
+    // Decided by the default, whatever the checks below do with it (a size budget chooses it).
+    if (by_default != nullptr) *by_default = t.floating && !t.shape.empty() && element_count(t.shape) != 0;
   }
 
   if (d.target) {
@@ -145,6 +152,15 @@ TensorDecision decide(const SourceTensor& t, const QuantPlan& plan, const RuleSe
 
 }  // namespace
 
+TensorDecider::TensorDecider(const QuantPlan& plan, bool gguf_output)
+    : plan_(plan), gguf_output_(gguf_output), rules_(std::make_unique<RuleSet>(plan.rules)) {}
+
+TensorDecider::~TensorDecider() = default;
+
+TensorDecision TensorDecider::decide(const SourceTensor& t, Format default_format, bool& by_default) const {
+  return model::decide(t, plan_, *rules_, gguf_output_, nullptr, default_format, &by_default);
+}
+
 std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape) {
   if (shape.empty()) return {1};
   if (shape.size() <= 4) return shape;
@@ -165,12 +181,16 @@ std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPla
   }
   if (!mix) {
     std::vector<TensorDecision> decisions;
-    for (const SourceTensor& t : tensors) decisions.push_back(decide(t, plan, rules, gguf_output, nullptr));
+    for (const SourceTensor& t : tensors) {
+      decisions.push_back(decide(t, plan, rules, gguf_output, nullptr, plan.default_format));
+    }
     return decisions;
   }
   // A mix counts tensors as llama-quantize meets them: decide in its order, report in the file's.
   std::vector<std::optional<TensorDecision>> by_index(tensors.size());
-  for (std::size_t i : MixPlanner::visit_order(tensors)) by_index[i] = decide(tensors[i], plan, rules, gguf_output, &*mix);
+  for (std::size_t i : MixPlanner::visit_order(tensors)) {
+    by_index[i] = decide(tensors[i], plan, rules, gguf_output, &*mix, plan.default_format);
+  }
   std::vector<TensorDecision> decisions;
   for (auto& d : by_index) decisions.push_back(std::move(*d));
   return decisions;

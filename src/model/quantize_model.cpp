@@ -4,6 +4,7 @@
 
 #include "model/affine_gguf.hpp"
 #include "model/background_write.hpp"
+#include "model/budget.hpp"
 #include "model/fused_quantize.hpp"
 #include "model/importance.hpp"
 #include "model/ordered_jobs.hpp"
@@ -98,7 +99,7 @@ Quantized quantize_tensor(const ModelSource& source, std::size_t index, const Te
     const std::uint64_t cols = d.shape.back();
     const std::uint64_t rows = floats.values.size() / cols;
     const std::optional<Calibration> calibration = calibration_for(plan, d);
-    QuantizeOptions options{plan.affine, importance};
+    QuantizeOptions options{d.affine.value_or(plan.affine), importance};
     options.damping = plan.damping;
     std::string method;
     if (is_conversion(*d.target)) {
@@ -137,6 +138,7 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
       if (key.starts_with("qlinear.quantize.")) continue;  // how this file's codes were chosen, below
       // The input's own split (it was read as one model); a split output sets its keys anew.
       if (key == model::kSplitNoKey || key == model::kSplitCountKey || key == model::kSplitTensorsKey) continue;
+      if (plan.target_bits_per_weight && key == "general.file_type") continue;  // no file type fits a budget's mix
       // Arrays of arrays are valid GGUF, but ggml's reader rejects them: they are not carried over.
       if (value.type() == GgufValueType::array && value.element_type() == GgufValueType::array) continue;
       writer.set(key, value);
@@ -145,6 +147,8 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
     for (const auto& [key, value] : st->metadata()) writer.set("safetensors." + key, GgufValue::string(value));
   }
   writer.set("general.quantization_version", GgufValue::u32(ggml_quantization_version));
+  // A size budget mixes formats by measurement: no llama.cpp file type describes that (the key is optional).
+  if (plan.target_bits_per_weight) return;
   try {
     const std::uint32_t file_type = plan.mix ? llama_file_type(*plan.mix) : llama_file_type_for(plan.default_format);
     writer.set("general.file_type", GgufValue::u32(file_type));
@@ -155,6 +159,9 @@ void write_metadata(GgufWriter& writer, const ModelSource& source, const QuantPl
 
 // How the codes were chosen, where it is not ggml's rule alone: the method, and the calibration data.
 void add_method_metadata(GgufWriter& writer, const QuantPlan& plan) {
+  if (plan.target_bits_per_weight) {
+    writer.set("qlinear.quantize.target_bits_per_weight", GgufValue::f64(*plan.target_bits_per_weight));
+  }
   if (plan.method == Method::reference && !plan.calibration) return;
   writer.set("qlinear.quantize.method", GgufValue::string(std::string(method_name(plan.method))));
   if (plan.method == Method::gptq) writer.set("qlinear.quantize.damping", GgufValue::f64(plan.damping));
@@ -176,10 +183,11 @@ void declare_gguf_tensor(GgufWriter& writer, const SourceTensor& t, const Tensor
   } else if (!d.target) {
     writer.add_tensor(t.name, shape, t.ggml_type);
   } else if (format_info(*d.target).affine) {
-    for (const auto& p : model::affine_tensors(t.name, shape, *d.target, plan.affine)) {
+    const AffineOptions& affine = d.affine ? *d.affine : plan.affine;  // a budget's candidate has its own
+    for (const auto& p : model::affine_tensors(t.name, shape, *d.target, affine)) {
       writer.add_tensor(p.name, p.shape, p.ggml_type);
     }
-    model::add_affine_metadata(writer, t.name, shape, *d.target, plan.affine);
+    model::add_affine_metadata(writer, t.name, shape, *d.target, affine);
   } else {
     writer.add_tensor(t.name, shape, ggml_type_for(*d.target));
   }
@@ -215,7 +223,7 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
     return bytes.size();
   }
   const auto importance = model::importance_for(plan, d);
-  report.importance = !importance.empty() && model::format_uses_importance(*d.target, plan.affine);
+  report.importance = !importance.empty() && model::format_uses_importance(*d.target, d.affine.value_or(plan.affine));
   // One pass over the file's rows where it applies (the same bytes and statistics as the path
   // below): the reference method, with no calibration data to measure an output error on.
   if (plan.method == Method::reference && !plan.calibration) {
@@ -531,9 +539,13 @@ ModelReport write_safetensors_split(const ModelSource& source, const std::vector
 }  // namespace
 
 std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
-                                       bool gguf_output) {
+                                       bool gguf_output, BudgetSummary* budget) {
   const auto source = ModelSource::open(input);
-  return model::decide_all(*source, plan, gguf_output);
+  if (!plan.target_bits_per_weight) return model::decide_all(*source, plan, gguf_output);
+  BudgetSummary summary;
+  auto decisions = model::decide_with_budget(*source, plan, gguf_output, summary);
+  if (budget != nullptr) *budget = summary;
+  return decisions;
 }
 
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
@@ -546,7 +558,9 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   const auto start = Clock::now();
   const auto source = ModelSource::open(input);
   const bool gguf_output = output.extension() != ".safetensors";
-  const auto decisions = model::decide_all(*source, plan, gguf_output);
+  BudgetSummary budget;  // with a size budget: each candidate measured before anything is written
+  const auto decisions = plan.target_bits_per_weight ? model::decide_with_budget(*source, plan, gguf_output, budget)
+                                                     : model::decide_all(*source, plan, gguf_output);
   const auto& tensors = source->tensors();
   for (const auto& d : decisions) {  // wrong lengths fail before anything is written
     (void)model::importance_for(plan, d);
@@ -567,6 +581,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
   if (options.split()) {
     report = gguf_output ? write_gguf_split(*source, decisions, plan, output, options, progress)
                          : write_safetensors_split(*source, decisions, plan, output, options, progress);
+    if (plan.target_bits_per_weight && !options.only_file) model::check_budget_bytes(report, budget);
   } else if (gguf_output) {
     GgufWriter writer(output, source->gguf() ? source->gguf()->alignment() : 32);
     write_metadata(writer, *source, plan);
@@ -575,6 +590,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     for (std::size_t i = 0; i < tensors.size(); ++i) declare_gguf_tensor(writer, tensors[i], decisions[i], plan);
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
+    if (plan.target_bits_per_weight) model::check_budget_bytes(report, budget);
     writer.finish();
     report.files = {output};
   } else {
@@ -587,6 +603,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     }
     writer.write_header();
     report = stream_tensors(writer, *source, decisions, plan, progress, options.jobs);
+    if (plan.target_bits_per_weight) model::check_budget_bytes(report, budget);
     writer.finish();
     report.files = {output};
   }
@@ -598,6 +615,7 @@ ModelReport quantize_model(const std::filesystem::path& input, const std::filesy
     any_output = true;
   }
   if (any_output) report.output_error = pooled.relative();
+  if (plan.target_bits_per_weight) report.budget = budget;
   report.input = input;
   report.output = output;
   report.seconds = seconds_since(start);

@@ -1,6 +1,7 @@
 // ModelReport: the per-tensor table a person reads, and the same facts as JSON.
 
 #include "core/text_table.hpp"
+#include "model/budget.hpp"
 #include "model/json_values.hpp"
 
 #include <qlinear/model.hpp>
@@ -60,6 +61,11 @@ void ModelReport::print(std::ostream& out) const {
                   " bits/weight");
   table.add_row(std::move(total));
   table.print(out);
+  if (budget) {
+    std::vector<TensorDecision> decisions;
+    for (const TensorReport& t : tensors) decisions.push_back(t.decision);
+    model::print_budget_plan(out, *budget, decisions);
+  }
 }
 
 std::string ModelReport::to_json() const {
@@ -75,6 +81,7 @@ std::string ModelReport::to_json() const {
                         {"seconds", t.seconds},
                         {"importance", t.importance}};
     if (!t.method.empty()) j["method"] = t.method;
+    if (t.decision.budget) j["budget"] = model::budget_json(*t.decision.budget, t.decision.shape);
     if (t.output_error) {
       j["output_error"] = model::finite_or_null(*t.output_error);
       j["output_error2"] = t.output_error2;
@@ -101,6 +108,7 @@ std::string ModelReport::to_json() const {
                                    {"bits_per_weight", bits_per_weight()},
                                    {"seconds", seconds}}}};
   if (output_error) report["totals"]["output_error"] = model::finite_or_null(*output_error);
+  if (budget) report["totals"]["budget"] = model::budget_json(*budget);
   return report.dump(2);
 }
 

@@ -5,6 +5,8 @@
 #include "progress.hpp"
 #include "run_plan.hpp"
 
+#include "model/budget.hpp"
+
 #include <qlinear/error.hpp>
 #include <qlinear/mix.hpp>
 #include <qlinear/imatrix.hpp>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -24,7 +27,9 @@ namespace {
 struct QuantizeOptions {
   std::string input, output, type = "q8_0", report, fallback, imatrix, method = "reference", calibration;
   double damping = 0.01;
-  std::vector<std::string> rules, keeps;
+  std::vector<std::string> rules, keeps, candidates;
+  std::string target_bpw;  // text: the library names a NaN or a non-positive value
+  bool type_given = false;
   bool keep_1d = true, dry_run = false, quiet = false, pure = false;
   AffineFlags affine;
   std::string split_max_size;
@@ -79,9 +84,40 @@ std::uint64_t peak_rss_bytes() {
 // Restarts the peak-memory count from the current use, so the report shows what quantizing took.
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
+// --target-bpw VALUE: any text std::stod reads (NaN and negatives too: the library says what is wrong
+// with them), else the word.
+double parse_target(const std::string& text) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) {
+    throw Error(ErrorCode::invalid_argument, "--target-bpw: not a number: '" + text + "'");
+  }
+  return v;
+}
+
 QuantPlan make_plan(const QuantizeOptions& o) {
   QuantPlan plan;
-  if (const auto mix = find_mix(o.type)) {  // llama-quantize's names, the legacy formats included
+  if (!o.target_bpw.empty()) {
+    if (o.type_given) {
+      throw Error(ErrorCode::invalid_argument,
+                  "--target-bpw chooses every tensor's format, so --type " + o.type +
+                      " cannot be given with it (a mix neither): name the formats it may choose with --candidates");
+    }
+    plan.target_bits_per_weight = parse_target(o.target_bpw);
+    if (!std::isfinite(*plan.target_bits_per_weight) || *plan.target_bits_per_weight <= 0) {
+      throw Error(ErrorCode::invalid_argument, "--target-bpw must be a finite number > 0, got " + o.target_bpw);
+    }
+  } else if (!o.candidates.empty()) {
+    throw Error(ErrorCode::invalid_argument, "--candidates needs --target-bpw (the size budget they are chosen for)");
+  }
+  if (plan.target_bits_per_weight) {
+    // The budget chooses each format: --type (and its default) plays no part.
+  } else if (const auto mix = find_mix(o.type)) {  // llama-quantize's names, the legacy formats included
     plan.mix = mix;
     plan.default_format = mix_info(*mix).base;
     plan.pure = o.pure;
@@ -91,6 +127,8 @@ QuantPlan make_plan(const QuantizeOptions& o) {
   for (const auto& pattern : o.keeps) plan.rules.push_back({pattern, std::nullopt});
   for (const auto& rule : o.rules) plan.rules.push_back(TensorRule::parse(rule));
   plan.affine = o.affine.options();
+  // Affine candidates take the words they leave out from the --asymmetric/--granularity/--clip flags.
+  for (const auto& spec : o.candidates) plan.candidates.push_back(QuantCandidate::parse(spec, plan.affine));
   plan.keep_1d = o.keep_1d;
   if (!o.fallback.empty()) plan.fallback = parse_format(o.fallback);
   if (!o.imatrix.empty()) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
@@ -167,7 +205,11 @@ void run_quantize(const QuantizeOptions& o) {
   if (!o.plan_file.empty() || o.resume) return run_pieces(o);
   const QuantPlan plan = make_plan(o);
   if (o.dry_run) {
-    print_plan(plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors"));
+    BudgetSummary budget;
+    const auto decisions =
+        plan_model(o.input, plan, std::filesystem::path(o.output).extension() != ".safetensors", &budget);
+    print_plan(decisions);
+    if (plan.target_bits_per_weight) model::print_budget_plan(std::cout, budget, decisions);
     return;
   }
   reset_peak_rss();
@@ -191,6 +233,10 @@ void run_quantize(const QuantizeOptions& o) {
     json["totals"]["peak_rss_bytes"] = rss_peak;
     json["totals"]["rss_before_bytes"] = rss_before;
     json["method"] = o.method;
+    if (plan.target_bits_per_weight) {
+      json["candidates"] = nlohmann::json::array();
+      for (const auto& c : plan.candidates) json["candidates"].push_back(c.name());
+    }
     if (plan.calibration) {
       json["calibration"] = {
           {"file", plan.calibration->path().string()},
@@ -262,7 +308,20 @@ CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions
       "Example: qlinear quantize llama-70b/ llama-70b-q4_0.gguf --type q4_0 --split-max-size 4G\n"
       "--jobs N keeps N tensors in flight (the same bytes). `qlinear plan` fixes a run up front; then\n"
       "`quantize --plan PLAN --shard K` writes its file K anywhere, and --resume skips complete files\n"
-      "(docs/scale.md).");
+      "(docs/scale.md).\n"
+      "\n"
+      "Size budget: --target-bpw B measures every tensor that --type would quantize under every\n"
+      "candidate format that can hold its rows in the output, then gives each the one that minimizes\n"
+      "the total error with the file's bits per weight (every byte written, over every weight, as the\n"
+      "report counts it) at most B. The error is ‖X(W−Q)ᵀ‖² on --calibration data where a tensor has\n"
+      "some, else Σ imp·(w−q)² with --imatrix, else Σ (w−q)², each with --method. --rule and --keep\n"
+      "still decide their tensors (their bytes count); --type (a mix too) cannot be given with it.\n"
+      "--candidates lists formats (i4/i8 with layout words: i4/g64, i4/channel, i8/g32/asym/mse; words\n"
+      "left out come from --asymmetric/--granularity/--group-size/--clip); default: q2_K..q6_K, iq4_xs,\n"
+      "q4_0..q5_1, q8_0, iq4_nl, i4 with mse clipping (symmetric per channel and in groups of ~128\n"
+      "and ~64 inputs, asymmetric per channel and in groups of ~64 and ~32), i8/channel, and f16\n"
+      "from 8.5 bits up. --dry-run prints each tensor's choice and alternatives. See docs/budget.md.\n"
+      "Example: qlinear quantize model.safetensors model.gguf --target-bpw 4.8 --calibration acts.safetensors");
   cmd->add_option("input", o->input,
                   "safetensors or GGUF file, or a sharded model: a folder, a NAME.safetensors.index.json, "
                   "or the first file of a GGUF split (NAME-00001-of-0000N.gguf); required unless --plan");
@@ -319,6 +378,14 @@ CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions
                   "ones are written (the same bytes as --jobs 1; memory for up to N tensors)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
       ->capture_default_str();
+  cmd->add_option("--target-bpw", o->target_bpw,
+                  "size budget: choose each tensor's format for the least total error within this many bits "
+                  "per weight over the whole file (see below)")
+      ->type_name("BITS");
+  cmd->add_option("--candidates", o->candidates,
+                  "with --target-bpw: the formats it may choose, comma-separated (q4_0,q4_K,i4/g64,...)")
+      ->delimiter(',')
+      ->type_name("LIST");
   cmd->add_option("--report", o->report, "write the per-tensor report as JSON to this file");
   cmd->add_flag("--dry-run", o->dry_run, "print what would happen to each tensor, write nothing");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress output");
@@ -336,7 +403,8 @@ CLI::App* register_quantize(CLI::App& app, const std::shared_ptr<QuantizeOptions
   cmd->add_flag("--resume", o->resume,
                 "skip output files that are complete (their FILE.manifest.json, written after each file, "
                 "matches their size, checksum and the run's options); write the others");
-  cmd->callback([o] {
+  cmd->callback([o, cmd] {
+    o->type_given = cmd->count("--type") > 0;
     // IN and OUT come from the plan with --plan, and from the command line otherwise.
     if (o->plan_file.empty() && o->input.empty()) throw CLI::RequiredError("input");
     if (o->plan_file.empty() && o->output.empty()) throw CLI::RequiredError("output");
@@ -353,18 +421,27 @@ QuantizeOptions parse_quantize_arguments(const std::string& input, const std::st
                                          const std::vector<std::string>& arguments) {
   CLI::App probe;
   auto o = std::make_shared<QuantizeOptions>();
-  register_quantize(probe, o)->callback([] {});
+  CLI::App* cmd = register_quantize(probe, o);
+  cmd->callback([] {});
   std::vector<std::string> args{"quantize", input, output};
   args.insert(args.end(), arguments.begin(), arguments.end());
   std::reverse(args.begin(), args.end());  // CLI11 takes the last first
   probe.parse(args);
+  o->type_given = cmd->count("--type") > 0;
   return *o;
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : separator) + part;
+  return out;
 }
 
 // What makes a file's bytes beyond its layout: for --resume without a plan, in the run's id.
 std::vector<std::string> byte_options(const QuantizeOptions& o) {
   return {"method=" + o.method, "damping=" + std::to_string(o.damping), "imatrix=" + o.imatrix,
-          "calibration=" + o.calibration, "affine=" + o.affine.describe(), "type=" + o.type};
+          "calibration=" + o.calibration, "affine=" + o.affine.describe(), "type=" + o.type,
+          "target-bpw=" + o.target_bpw, "candidates=" + join(o.candidates, ",")};
 }
 
 // --plan and --resume: the run's files one by one, each as only_file, skipping complete ones.
