@@ -40,6 +40,12 @@ constexpr std::size_t kBatch = 128;
 // A group's weights are gathered on the stack up to this many (larger groups use the heap).
 constexpr std::size_t kMaxGroupOnStack = 256;
 
+// Codecs whose levels depend on the column's place in its group (the K-quants' sub-blocks) take it.
+template <class Codec>
+concept PositionalCodec = requires(const Codec& c, const typename Codec::Params& p) {
+  c.nearest(p, std::size_t{0}, 0.0f);
+};
+
 }  // namespace
 
 std::vector<float> gptq_factor(const Calibration& calibration, std::span<const std::size_t> order, double damping,
@@ -142,10 +148,19 @@ void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std
       const float diag = u[j * n + j];
       float* err = eb.data() + k * rows;
       std::int16_t* level = cb.data() + k * rows;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const int q = codec.nearest(p[r], column[r]);
-        level[r] = static_cast<std::int16_t>(q);
-        err[r] = (column[r] - codec.value(p[r], q)) / diag;
+      if constexpr (PositionalCodec<Codec>) {
+        const std::size_t pos = j % group;
+        for (std::size_t r = 0; r < rows; ++r) {
+          const int q = codec.nearest(p[r], pos, column[r]);
+          level[r] = static_cast<std::int16_t>(q);
+          err[r] = (column[r] - codec.value(p[r], pos, q)) / diag;
+        }
+      } else {
+        for (std::size_t r = 0; r < rows; ++r) {
+          const int q = codec.nearest(p[r], column[r]);
+          level[r] = static_cast<std::int16_t>(q);
+          err[r] = (column[r] - codec.value(p[r], q)) / diag;
+        }
       }
       // The rest of the batch: wb[k', :] −= U[j, b0 + k'] · err for k' > k.
       if (k + 1 < bn) {
@@ -175,5 +190,15 @@ template void gptq_quantize<LegacyGroupCodec>(const LegacyGroupCodec&, std::span
 template void gptq_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::span<float>, std::size_t, std::size_t,
                                               const std::vector<float>&, std::span<const float>, std::size_t,
                                               std::vector<formats::AffineParams>&, std::vector<std::int16_t>&);
+
+#define QLINEAR_GPTQ_KQUANT(S)                                                                                  \
+  template void gptq_quantize<KQuantGroupCodec<S>>(const KQuantGroupCodec<S>&, std::span<float>, std::size_t,     \
+                                                   std::size_t, const std::vector<float>&, std::span<const float>, \
+                                                   std::size_t, std::vector<KQuantParams<S>>&,                    \
+                                                   std::vector<std::int16_t>&);
+QLINEAR_GPTQ_KQUANT(1)
+QLINEAR_GPTQ_KQUANT(8)
+QLINEAR_GPTQ_KQUANT(16)
+#undef QLINEAR_GPTQ_KQUANT
 
 }  // namespace qlinear::methods

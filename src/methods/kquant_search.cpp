@@ -1,0 +1,364 @@
+// The search of a K-quant or iq4 block's params (see search_kquant_block in kquant_codec.hpp).
+//
+// Three stages, all ranking by Σ w·(x − ŵ)² in float with the weights scaled to mean 1 (cheap and
+// close), the final choice by the exact error in double:
+// 1. Each sub-block alone: the best continuous scale (and min) over a wide grid, each candidate's
+//    levels refitted by weighted least squares (w ≈ a·L − b).
+// 2. The super-scale d (and dmin) over a grid around the largest sub-scale (both orientations for the
+//    signed codes); for each, every sub-block's integer code rounded from its continuous fit and its
+//    neighbours tried, the sub-blocks being independent once d is fixed.
+// 3. Alternating refits from the best of stage 2 and from ggml's own params: d (and dmin) by least
+//    squares over the whole block for fixed levels and sub-codes; each sub-block's scale (and min)
+//    by least squares for fixed levels, rounded, its integer neighbours tried; levels rounded again.
+// ggml's unrefined result stays a candidate, so the result is never worse than it.
+
+#include "methods/kquant_codec.hpp"
+
+#include "core/half.hpp"
+#include "formats/blocks.hpp"
+#include "formats/iq4_search.hpp"
+#include "formats/registry.hpp"
+#include "formats/search_scale.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace qlinear::methods {
+namespace {
+
+using formats::kIq4nlValues;
+
+constexpr std::size_t kMaxBlock = 256;
+// Stage 1: the extreme put on t·(end level), t in [0.70, 1.20], this many steps per orientation.
+constexpr int kSubSteps = 21;
+constexpr int kSubRefits = 2;
+// Stage 2: the largest sub-scale put on t·(end code), t in this list.
+constexpr float kSuperSteps[] = {0.80f, 0.85f, 0.90f, 0.95f, 1.00f, 1.05f, 1.10f};
+constexpr float kMinSteps[] = {0.90f, 1.00f, 1.10f};
+// Stage 3: rounds of alternating refits (each stops early when nothing improves).
+constexpr int kRefineRounds = 4;
+
+// An fp16 value and its float; beyond the f16 range, the largest finite half.
+std::uint16_t to_half(float v) noexcept {
+  std::uint16_t h = core::fp32_to_fp16(v);
+  if ((h & 0x7c00u) == 0x7c00u) h = static_cast<std::uint16_t>((h & 0x8000u) | 0x7bffu);
+  return h;
+}
+
+struct Levels {
+  float lo, hi;  // the smallest and largest level value
+};
+Levels level_range(const KQuantLayout& l) noexcept {
+  if (l.grid) return {static_cast<float>(kIq4nlValues[0]), static_cast<float>(kIq4nlValues[15])};
+  return {static_cast<float>(-l.level_offset), static_cast<float>(l.code_max - l.level_offset)};
+}
+
+// The level value nearest t (in level units), for ranking: plain rounding, no neighbour check.
+inline float fast_level(const KQuantLayout& l, const Levels& r, float t) noexcept {
+  if (l.grid) return static_cast<float>(kIq4nlValues[formats::iq4::nearest_grid_index(t)]);
+  return formats::clamped_nearest(std::clamp(t, r.lo - 1.0f, r.hi + 1.0f), r.lo, r.hi);
+}
+
+float fast_error(const KQuantLayout& l, const Levels& r, const float* x, const float* w, std::size_t n, float a,
+                 float b) noexcept {
+  float e = 0.0f;
+  if (!(a != 0.0f) || !std::isfinite(a)) {
+    for (std::size_t i = 0; i < n; ++i) e += w[i] * (x[i] + b) * (x[i] + b);
+    return e;
+  }
+  const float inv = 1.0f / a;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = a * fast_level(l, r, (x[i] + b) * inv) - b;
+    e += w[i] * (x[i] - v) * (x[i] - v);
+  }
+  return e;
+}
+
+// Weighted sums over one sub-block for least-squares fits of w ≈ a·L − b.
+struct Sums {
+  double w = 0, x = 0, xx = 0, l = 0, ll = 0, xl = 0;
+};
+Sums level_sums(const KQuantLayout& l, const Levels& r, const float* x, const float* w, std::size_t n, float a,
+                float b) noexcept {
+  float s[6] = {};
+  const float inv = a != 0.0f ? 1.0f / a : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float level = fast_level(l, r, (x[i] + b) * inv);
+    const float wl = w[i] * level;
+    s[0] += w[i], s[1] += w[i] * x[i], s[2] += w[i] * x[i] * x[i];
+    s[3] += wl, s[4] += wl * level, s[5] += wl * x[i];
+  }
+  return {s[0], s[1], s[2], s[3], s[4], s[5]};
+}
+
+struct Fit {
+  float a = 0.0f, b = 0.0f;
+  double predicted = std::numeric_limits<double>::infinity();
+};
+
+// Least squares for fixed levels: a alone, or a and b with b >= 0 when `nonnegative_min` (the
+// stored mins are codes >= 0 times a positive dmin), else b free.
+Fit least_squares(const Sums& s, bool with_min, bool nonnegative_min) noexcept {
+  Fit f;
+  if (with_min) {
+    const double det = s.ll * s.w - s.l * s.l;
+    if (det > 0.0) {
+      const double a = (s.xl * s.w - s.l * s.x) / det, c = (s.ll * s.x - s.l * s.xl) / det;  // w ≈ a·L + c
+      if (!(nonnegative_min && c > 0.0)) {
+        f.a = static_cast<float>(a), f.b = static_cast<float>(-c);
+        f.predicted = s.xx - a * s.xl - c * s.x;
+        return f;
+      }
+    }
+  }
+  if (!(s.ll > 0.0)) return f;
+  f.a = static_cast<float>(s.xl / s.ll);
+  f.predicted = s.xx - s.xl * s.xl / s.ll;
+  return f;
+}
+
+// Stage 1 for one sub-block of n values.
+Fit fit_sub_block(const KQuantLayout& l, const Levels& r, const float* x, const float* w, std::size_t n) noexcept {
+  float lo = x[0], hi = x[0], extreme = x[0];
+  for (std::size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+    if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
+  }
+  Fit best;
+  const auto consider = [&](float a0, float b0) {
+    if (!(a0 != 0.0f) || !std::isfinite(a0)) return;
+    const Fit f = least_squares(level_sums(l, r, x, w, n, a0, b0), l.has_min, true);
+    if (f.predicted < best.predicted) best = f;
+  };
+  if (!l.has_min) {
+    if (extreme == 0.0f) return {0.0f, 0.0f, 0.0};
+    for (const float end : {r.lo, r.hi}) {
+      for (int k = 0; k < kSubSteps; ++k) {
+        const float t = 0.70f + 0.50f * static_cast<float>(k) / (kSubSteps - 1);
+        consider(extreme / (end * t), 0.0f);
+      }
+    }
+  } else {
+    if (hi == lo) return {0.0f, std::max(0.0f, -lo), 0.0};
+    const float floor = std::min(lo, 0.0f);  // ggml's start: the min at the smallest value or 0
+    consider((hi - floor) / r.hi, -floor);
+    for (const float anchor : {0.0f, 0.5f, 1.0f}) {
+      for (int k = 0; k < kSubSteps; ++k) {
+        const float t = 0.70f + 0.50f * static_cast<float>(k) / (kSubSteps - 1);
+        const float a0 = (hi - lo) / (t * r.hi);
+        const float base = lo + anchor * ((hi - lo) - a0 * r.hi);
+        consider(a0, -std::min(base, 0.0f));
+      }
+    }
+  }
+  for (int k = 0; k < kSubRefits; ++k) {
+    const Fit before = best;
+    consider(best.a, best.b);
+    if (!(best.predicted < before.predicted)) break;
+  }
+  if (!std::isfinite(best.predicted)) best = {0.0f, 0.0f, 0.0};
+  return best;
+}
+
+template <std::size_t S>
+struct Work {
+  const KQuantLayout& l;
+  Levels r;
+  const float* x;
+  const float* w;  // mean 1
+  float sub_error(const KQuantParams<S>& p, std::size_t j) const noexcept {
+    return fast_error(l, r, x + j * l.sub, w + j * l.sub, l.sub, p.a[j], p.b[j]);
+  }
+  float total(const KQuantParams<S>& p, float* per_sub) const noexcept {
+    float e = 0.0f;
+    for (std::size_t j = 0; j < S; ++j) e += per_sub[j] = sub_error(p, j);
+    return e;
+  }
+  int clamp_s(double v) const noexcept {
+    return static_cast<int>(std::clamp(std::nearbyint(v), static_cast<double>(l.smin), static_cast<double>(l.smax)));
+  }
+  int clamp_m(double v) const noexcept {
+    return static_cast<int>(std::clamp(std::nearbyint(v), 0.0, static_cast<double>(l.mmax)));
+  }
+  // Sub-block j's best integer codes near (s0, m0) under the fixed d, dmin: s0 and its neighbours,
+  // then the min's neighbours for the best s. Updates p and err when better.
+  void best_codes_near(KQuantParams<S>& p, std::size_t j, int s0, int m0, float& err) const noexcept {
+    const float d = core::fp16_to_fp32(p.d16), dmin = core::fp16_to_fp32(p.dmin16);
+    const auto trial = [&](int s, int m) {
+      if (s < l.smin || s > l.smax || m < 0 || m > (l.has_min ? l.mmax : 0)) return;
+      const float a = d * static_cast<float>(s), b = l.has_min ? dmin * static_cast<float>(m) : 0.0f;
+      const float e = fast_error(l, r, x + j * l.sub, w + j * l.sub, l.sub, a, b);
+      if (e < err) err = e, p.s[j] = static_cast<std::int8_t>(s), p.m[j] = static_cast<std::uint8_t>(m), p.a[j] = a, p.b[j] = b;
+    };
+    trial(s0, m0);
+    for (const int ds : {-1, 1}) trial(s0 + ds, m0);
+    if (l.has_min) {
+      const int s = p.s[j];
+      for (const int dm : {-1, 1}) trial(s, p.m[j] + dm);
+    }
+  }
+};
+
+// Stage 2: the super-scales over a grid, each with its best integer sub-codes.
+template <std::size_t S>
+KQuantParams<S> quantize_fits(const Work<S>& k, const Fit* fits) {
+  const KQuantLayout& l = k.l;
+  float amax = 0.0f, a_extreme = 0.0f, bmax = 0.0f;
+  for (std::size_t j = 0; j < S; ++j) {
+    if (std::fabs(fits[j].a) > amax) amax = std::fabs(fits[j].a), a_extreme = fits[j].a;
+    bmax = std::max(bmax, fits[j].b);
+  }
+  KQuantParams<S> best;
+  set_sub_values(l, best);
+  float errors[S];
+  float best_error = k.total(best, errors);
+  if (amax == 0.0f && bmax == 0.0f) return best;
+  float d_candidates[2 * std::size(kSuperSteps)];
+  std::size_t nd = 0;
+  for (const int end : {l.smin, l.smax}) {
+    if (end == 0 || (end == l.smax && l.smin == l.smax)) continue;
+    for (const float t : kSuperSteps) d_candidates[nd++] = a_extreme / (static_cast<float>(end) * t);
+  }
+  float m_candidates[std::size(kMinSteps)];
+  std::size_t nm = 0;
+  if (l.has_min && bmax > 0.0f) {
+    for (const float t : kMinSteps) m_candidates[nm++] = bmax / (static_cast<float>(l.mmax) * t);
+  } else {
+    m_candidates[nm++] = 0.0f;
+  }
+  for (std::size_t id = 0; id < nd; ++id) {
+    for (std::size_t im = 0; im < nm; ++im) {
+      KQuantParams<S> p;
+      p.d16 = to_half(d_candidates[id]);
+      p.dmin16 = to_half(m_candidates[im]);
+      const float d = core::fp16_to_fp32(p.d16), dmin = core::fp16_to_fp32(p.dmin16);
+      if (d == 0.0f) continue;
+      float total = 0.0f;
+      for (std::size_t j = 0; j < S && total < best_error; ++j) {
+        float e = std::numeric_limits<float>::infinity();
+        const int s0 = k.clamp_s(fits[j].a / d);
+        const int m0 = (l.has_min && dmin != 0.0f) ? k.clamp_m(fits[j].b / dmin) : 0;
+        k.best_codes_near(p, j, s0, m0, e);
+        total += e;
+      }
+      if (total < best_error) best_error = total, best = p;
+    }
+  }
+  return best;
+}
+
+// Stage 3: alternating least-squares refits, accepting only what lowers the (float) error.
+template <std::size_t S>
+void refine(const Work<S>& k, KQuantParams<S>& p) {
+  const KQuantLayout& l = k.l;
+  float errors[S];
+  float total = k.total(p, errors);
+  for (int round = 0; round < kRefineRounds; ++round) {
+    bool changed = false;
+    // d (and dmin) for the fixed levels and sub-codes: w ≈ d·(s_j·L) − dmin·m_j.
+    double uu = 0, ux = 0, uc = 0, cc = 0, cx = 0;
+    for (std::size_t j = 0; j < S; ++j) {
+      const float inv = p.a[j] != 0.0f ? 1.0f / p.a[j] : 0.0f;
+      const double s = p.s[j], c = p.m[j];
+      for (std::size_t i = j * l.sub; i < (j + 1) * l.sub; ++i) {
+        const double u = s * fast_level(l, k.r, (k.x[i] + p.b[j]) * inv), wi = k.w[i], xi = k.x[i];
+        uu += wi * u * u, ux += wi * u * k.x[i], uc += wi * u * c, cc += wi * c * c, cx += wi * c * xi;
+      }
+    }
+    KQuantParams<S> trial = p;
+    bool fitted = false;
+    if (l.has_min && cc > 0.0) {
+      const double det = uu * cc - uc * uc;  // w ≈ d·u − e·c
+      if (det > 0.0) {
+        trial.d16 = to_half(static_cast<float>((ux * cc - uc * cx) / det));
+        trial.dmin16 = to_half(static_cast<float>((ux * uc - uu * cx) / det));
+        fitted = true;
+      }
+    } else if (uu > 0.0) {
+      trial.d16 = to_half(static_cast<float>(ux / uu));
+      fitted = true;
+    }
+    if (fitted && (trial.d16 != p.d16 || trial.dmin16 != p.dmin16)) {
+      set_sub_values(l, trial);
+      float trial_errors[S];
+      const float e = k.total(trial, trial_errors);
+      if (e < total) {
+        p = trial, total = e, changed = true;
+        std::copy(trial_errors, trial_errors + S, errors);
+      }
+    }
+    // Each sub-block's codes for the fixed d, dmin.
+    const float d = core::fp16_to_fp32(p.d16), dmin = core::fp16_to_fp32(p.dmin16);
+    if (d != 0.0f && std::isfinite(d)) {
+      for (std::size_t j = 0; j < S; ++j) {
+        const std::size_t at = j * l.sub;
+        const Fit f = least_squares(level_sums(l, k.r, k.x + at, k.w + at, l.sub, p.a[j], p.b[j]), l.has_min,
+                                    !(dmin < 0.0f));
+        const int s0 = k.clamp_s(f.a / d);
+        const int m0 = (l.has_min && dmin != 0.0f) ? k.clamp_m(f.b / dmin) : p.m[j];
+        const float before = errors[j];
+        k.best_codes_near(p, j, s0, m0, errors[j]);
+        if (errors[j] < before) changed = true;
+      }
+      total = 0.0f;
+      for (std::size_t j = 0; j < S; ++j) total += errors[j];
+    }
+    if (!changed) break;
+  }
+}
+
+}  // namespace
+
+template <std::size_t S>
+KQuantParams<S> search_kquant_block(const KQuantLayout& l, const float* x, const float* importance) {
+  const std::size_t n = l.block;
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i) sum += importance[i];
+  const bool uniform = !(sum > 0.0);
+  float w[kMaxBlock];
+  const double mean = sum / static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i) w[i] = uniform ? 1.0f : static_cast<float>(importance[i] / mean);
+  const Work<S> k{l, level_range(l), x, w};
+
+  Fit fits[S];
+  for (std::size_t j = 0; j < S; ++j) fits[j] = fit_sub_block(l, k.r, x + j * l.sub, w + j * l.sub, l.sub);
+  KQuantParams<S> searched = quantize_fits(k, fits);
+  refine(k, searched);
+
+  // ggml's weighted quantizer on the same block with the same importance: as quantize() with
+  // importance gives it (a padded row's zeros included).
+  std::byte bytes[sizeof(formats::block_q6_K)];
+  formats::traits(l.format).quantize_row_weighted_ref(x, bytes, n, importance);
+  const KQuantParams<S> ggml = decode_kquant_params<S>(l, bytes);
+  KQuantParams<S> ggml_refined = ggml;
+  refine(k, ggml_refined);
+
+  const float* exact_weights = uniform ? nullptr : importance;
+  KQuantParams<S> best = searched;
+  double best_error = kquant_block_error(l, searched, x, exact_weights);
+  for (const KQuantParams<S>* other : {&std::as_const(ggml_refined), &ggml}) {
+    const double e = kquant_block_error(l, *other, x, exact_weights);
+    if (e < best_error) best_error = e, best = *other;
+  }
+  return best;
+}
+
+template <std::size_t S>
+typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose(const float* x, const float* importance,
+                                                                 std::size_t n) const {
+  float xb[kMaxBlock] = {}, ib[kMaxBlock] = {};
+  std::copy(x, x + n, xb);
+  std::copy(importance, importance + n, ib);
+  return search_kquant_block<S>(layout, xb, ib);
+}
+
+template KQuantParams<1> search_kquant_block<1>(const KQuantLayout&, const float*, const float*);
+template KQuantParams<8> search_kquant_block<8>(const KQuantLayout&, const float*, const float*);
+template KQuantParams<16> search_kquant_block<16>(const KQuantLayout&, const float*, const float*);
+template struct KQuantGroupCodec<1>;
+template struct KQuantGroupCodec<8>;
+template struct KQuantGroupCodec<16>;
+
+}  // namespace qlinear::methods
