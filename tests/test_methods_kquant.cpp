@@ -18,6 +18,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <utility>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -311,6 +314,48 @@ TEST(MethodsRealData, KQuantsAndIq4BeatTheWeightedReferenceOnHeldOutInputs) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, KQuantMethodTest, ::testing::ValuesIn(kFormats),
                          [](const auto& param_info) { return std::string(format_name(param_info.param)); });
+
+}  // namespace
+}  // namespace qlinear
+
+namespace qlinear {
+namespace {
+
+// Not a check (a timed assertion would be a defect on shared machines): prints the time of search
+// and gptq for one 4096×4096 layer with its statistics given, for the K-quants and iq4. Run with
+// --gtest_also_run_disabled_tests; QLINEAR_TIMING_ROWS shortens the layer (rows of 4096).
+TEST(MethodsTiming, DISABLED_KQuantGptq4096) {
+  constexpr std::size_t n = 4096, samples = 1024;
+  const char* rows_env = std::getenv("QLINEAR_TIMING_ROWS");
+  const std::size_t rows = rows_env ? std::stoul(rows_env) : n;
+  const std::vector<float> x = test::gaussian(samples * n, 21);
+  Calibration c(n);
+  c.add(x, samples);
+  const std::vector<float> w = test::gaussian(rows * n, 22, 0.02f);
+  // Wall time, and the process's CPU time (all threads): on a shared machine the second is the
+  // steadier measure of the work done.
+  struct Clock {
+    std::chrono::steady_clock::time_point wall = std::chrono::steady_clock::now();
+    std::clock_t cpu = std::clock();
+    std::pair<double, double> lap() {
+      const auto now = std::chrono::steady_clock::now();
+      const std::clock_t c = std::clock();
+      const std::pair<double, double> r{std::chrono::duration<double>(now - wall).count(),
+                                        double(c - cpu) / CLOCKS_PER_SEC};
+      wall = now, cpu = c;
+      return r;
+    }
+  };
+  for (const Format f : kFormats) {
+    Clock clock;
+    const QuantizedTensor s = quantize(w, rows, n, f, {.method = Method::search, .calibration = &c});
+    const auto [search_s, search_cpu] = clock.lap();
+    const QuantizedTensor g = quantize(w, rows, n, f, {.method = Method::gptq, .calibration = &c});
+    const auto [gptq_s, gptq_cpu] = clock.lap();
+    std::printf("%s %zu×4096: search %.3f s (cpu %.3f s), gptq %.3f s (cpu %.3f s)\n",
+                std::string(format_name(f)).c_str(), rows, search_s, search_cpu, gptq_s, gptq_cpu);
+  }
+}
 
 }  // namespace
 }  // namespace qlinear

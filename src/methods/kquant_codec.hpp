@@ -84,10 +84,14 @@ struct KQuantGroupCodec {
   // x and importance hold n <= layout.block real weights; the rest is padding (zero weights of zero
   // importance), as quantize() pads a row.
   Params choose(const float* x, const float* importance, std::size_t n) const;
-  Params choose_compensated(const float* x, const float* importance, std::size_t n, const float*,
-                            std::size_t) const {
-    return choose(x, importance, n);
-  }
+  // For gptq: u holds the block's rows of GPTQ's factor (u[i·ld + k] = U[j+i, j+k]). The params are
+  // searched on x, then again on the weights as the block's own column-by-column compensation will
+  // have made them when each is rounded (simulated exactly through u), kRechoices times; the params
+  // with the least GPTQ loss Σ_i ((x̃_i − ŵ_i) / U_ii)² are kept (the first on ties, so with no
+  // off-diagonal terms in u this is choose's result).
+  Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
+                            std::size_t ld) const;
+  static constexpr int kRechoices = 2;
   int nearest(const Params& p, std::size_t pos, float x) const noexcept {
     const std::size_t j = pos / layout.sub;
     return nearest_code(layout, p.a[j], p.b[j], x);

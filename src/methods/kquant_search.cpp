@@ -55,42 +55,102 @@ Levels level_range(const KQuantLayout& l) noexcept {
   return {static_cast<float>(-l.level_offset), static_cast<float>(l.code_max - l.level_offset)};
 }
 
+// For the grid: the index of the last grid value <= k, for every integer k in [−128, 127] (the
+// grid values are integers, so it is also the last one <= any t in [k, k + 1)).
+struct GridBelow {
+  std::int8_t index[256];
+  GridBelow() noexcept {
+    for (int k = -128; k < 128; ++k) {
+      int below = 0;
+      for (int q = 0; q < 16; ++q) {
+        if (kIq4nlValues[q] <= k) below = q;
+      }
+      index[k + 128] = static_cast<std::int8_t>(below);
+    }
+  }
+};
+const GridBelow kGridBelow;
+
 // The level value nearest t (in level units), for ranking: plain rounding, no neighbour check.
+template <bool Grid>
+inline float fast_level(const Levels& r, float t) noexcept {
+  if constexpr (Grid) {
+    // Written so that NaN (0·∞ from the inverse of a subnormal scale) lands on a level too.
+    t = t >= r.lo ? (t <= r.hi ? t : r.hi) : r.lo;
+    const int q = kGridBelow.index[static_cast<int>(std::floor(t)) + 128];
+    const float below = kIq4nlValues[q], above = kIq4nlValues[q < 15 ? q + 1 : 15];
+    return t - below < above - t ? below : above;
+  } else {
+    return formats::clamped_nearest(std::clamp(t, r.lo - 1.0f, r.hi + 1.0f), r.lo, r.hi);
+  }
+}
 inline float fast_level(const KQuantLayout& l, const Levels& r, float t) noexcept {
-  if (l.grid) return static_cast<float>(kIq4nlValues[formats::iq4::nearest_grid_index(t)]);
-  return formats::clamped_nearest(std::clamp(t, r.lo - 1.0f, r.hi + 1.0f), r.lo, r.hi);
+  return l.grid ? fast_level<true>(r, t) : fast_level<false>(r, t);
+}
+
+// Lanes of partial sums (n is a multiple of 8): the compiler can keep them in vector registers,
+// which one running float sum (its order fixed without -ffast-math) does not allow.
+constexpr std::size_t kLanes = 8;
+
+template <bool Grid>
+float fast_error_impl(const Levels& r, const float* x, const float* w, std::size_t n, float a, float b) noexcept {
+  float lane[kLanes] = {};
+  const float inv = 1.0f / a;
+  for (std::size_t i = 0; i < n; i += kLanes) {
+    for (std::size_t k = 0; k < kLanes; ++k) {
+      const float v = a * fast_level<Grid>(r, (x[i + k] + b) * inv) - b;
+      const float diff = x[i + k] - v;
+      lane[k] += w[i + k] * diff * diff;
+    }
+  }
+  float e = 0.0f;
+  for (const float v : lane) e += v;
+  return e;
 }
 
 float fast_error(const KQuantLayout& l, const Levels& r, const float* x, const float* w, std::size_t n, float a,
                  float b) noexcept {
-  float e = 0.0f;
   if (!(a != 0.0f) || !std::isfinite(a)) {
+    float e = 0.0f;
     for (std::size_t i = 0; i < n; ++i) e += w[i] * (x[i] + b) * (x[i] + b);
     return e;
   }
-  const float inv = 1.0f / a;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float v = a * fast_level(l, r, (x[i] + b) * inv) - b;
-    e += w[i] * (x[i] - v) * (x[i] - v);
-  }
-  return e;
+  return l.grid ? fast_error_impl<true>(r, x, w, n, a, b) : fast_error_impl<false>(r, x, w, n, a, b);
 }
 
 // Weighted sums over one sub-block for least-squares fits of w ≈ a·L − b.
 struct Sums {
   double w = 0, x = 0, xx = 0, l = 0, ll = 0, xl = 0;
 };
-Sums level_sums(const KQuantLayout& l, const Levels& r, const float* x, const float* w, std::size_t n, float a,
-                float b) noexcept {
-  float s[6] = {};
+
+template <bool Grid>
+Sums level_sums_impl(const Levels& r, const float* x, const float* w, std::size_t n, float a, float b) noexcept {
+  float sl[kLanes] = {}, sll[kLanes] = {}, sxl[kLanes] = {};
   const float inv = a != 0.0f ? 1.0f / a : 0.0f;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float level = fast_level(l, r, (x[i] + b) * inv);
-    const float wl = w[i] * level;
-    s[0] += w[i], s[1] += w[i] * x[i], s[2] += w[i] * x[i] * x[i];
-    s[3] += wl, s[4] += wl * level, s[5] += wl * x[i];
+  for (std::size_t i = 0; i < n; i += kLanes) {
+    for (std::size_t k = 0; k < kLanes; ++k) {
+      const float level = fast_level<Grid>(r, (x[i + k] + b) * inv);
+      const float wl = w[i + k] * level;
+      sl[k] += wl, sll[k] += wl * level, sxl[k] += wl * x[i + k];
+    }
   }
-  return {s[0], s[1], s[2], s[3], s[4], s[5]};
+  Sums s;
+  for (std::size_t k = 0; k < kLanes; ++k) s.l += sl[k], s.ll += sll[k], s.xl += sxl[k];
+  return s;
+}
+
+// The sums that do not depend on the levels.
+Sums base_sums(const float* x, const float* w, std::size_t n) noexcept {
+  Sums s;
+  for (std::size_t i = 0; i < n; ++i) s.w += w[i], s.x += w[i] * x[i], s.xx += double(w[i]) * x[i] * x[i];
+  return s;
+}
+
+Sums level_sums(const KQuantLayout& l, const Levels& r, const Sums& base, const float* x, const float* w,
+                std::size_t n, float a, float b) noexcept {
+  Sums s = l.grid ? level_sums_impl<true>(r, x, w, n, a, b) : level_sums_impl<false>(r, x, w, n, a, b);
+  s.w = base.w, s.x = base.x, s.xx = base.xx;
+  return s;
 }
 
 struct Fit {
@@ -127,9 +187,10 @@ Fit fit_sub_block(const KQuantLayout& l, const Levels& r, const float* x, const 
     if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
   }
   Fit best;
+  const Sums base = base_sums(x, w, n);
   const auto consider = [&](float a0, float b0) {
     if (!(a0 != 0.0f) || !std::isfinite(a0)) return;
-    const Fit f = least_squares(level_sums(l, r, x, w, n, a0, b0), l.has_min, true);
+    const Fit f = least_squares(level_sums(l, r, base, x, w, n, a0, b0), l.has_min, true);
     if (f.predicted < best.predicted) best = f;
   };
   if (!l.has_min) {
@@ -148,8 +209,8 @@ Fit fit_sub_block(const KQuantLayout& l, const Levels& r, const float* x, const 
       for (int k = 0; k < kSubSteps; ++k) {
         const float t = 0.70f + 0.50f * static_cast<float>(k) / (kSubSteps - 1);
         const float a0 = (hi - lo) / (t * r.hi);
-        const float base = lo + anchor * ((hi - lo) - a0 * r.hi);
-        consider(a0, -std::min(base, 0.0f));
+        const float lowest = lo + anchor * ((hi - lo) - a0 * r.hi);  // the value of level 0
+        consider(a0, -std::min(lowest, 0.0f));
       }
     }
   }
@@ -294,7 +355,9 @@ void refine(const Work<S>& k, KQuantParams<S>& p) {
     if (d != 0.0f && std::isfinite(d)) {
       for (std::size_t j = 0; j < S; ++j) {
         const std::size_t at = j * l.sub;
-        const Fit f = least_squares(level_sums(l, k.r, k.x + at, k.w + at, l.sub, p.a[j], p.b[j]), l.has_min,
+        const Fit f = least_squares(level_sums(l, k.r, base_sums(k.x + at, k.w + at, l.sub), k.x + at, k.w + at,
+                                               l.sub, p.a[j], p.b[j]),
+                                    l.has_min,
                                     !(dmin < 0.0f));
         const int s0 = k.clamp_s(f.a / d);
         const int m0 = (l.has_min && dmin != 0.0f) ? k.clamp_m(f.b / dmin) : p.m[j];
@@ -352,6 +415,41 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose(const float* x,
   std::copy(x, x + n, xb);
   std::copy(importance, importance + n, ib);
   return search_kquant_block<S>(layout, xb, ib);
+}
+
+template <std::size_t S>
+typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(const float* x, const float* importance,
+                                                                             std::size_t n, const float* u,
+                                                                             std::size_t ld) const {
+  const std::size_t block = layout.block;
+  // A block cut short by the row's end: its padding columns (zero, of zero importance) have no rows
+  // of U and are never compensated; the n real ones are simulated.
+  float xb[kMaxBlock] = {}, ib[kMaxBlock] = {}, seen[kMaxBlock];
+  std::copy(x, x + n, xb);
+  std::copy(importance, importance + n, ib);
+  // GPTQ's loss of params p, and the weights as each column will be when it is rounded.
+  const auto simulate = [&](const Params& p, float* y) {
+    std::copy(xb, xb + block, y);
+    double loss = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float error = (y[i] - value(p, i, nearest(p, i, y[i]))) / u[i * ld + i];
+      loss += static_cast<double>(error) * error;
+      const float* row = u + i * ld;
+      for (std::size_t m = i + 1; m < n; ++m) y[m] -= error * row[m];
+    }
+    return loss;
+  };
+  Params best = search_kquant_block<S>(layout, xb, ib);
+  double best_loss = simulate(best, seen);
+  for (int k = 0; k < kRechoices; ++k) {
+    const Params next = search_kquant_block<S>(layout, seen, ib);
+    float next_seen[kMaxBlock];
+    const double loss = simulate(next, next_seen);
+    if (!(loss < best_loss)) break;
+    best = next, best_loss = loss;
+    std::copy(next_seen, next_seen + block, seen);
+  }
+  return best;
 }
 
 template KQuantParams<1> search_kquant_block<1>(const KQuantLayout&, const float*, const float*);
