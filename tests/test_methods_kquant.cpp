@@ -323,7 +323,8 @@ namespace {
 
 // Not a check (a timed assertion would be a defect on shared machines): prints the time of search
 // and gptq for one 4096×4096 layer with its statistics given, for the K-quants and iq4. Run with
-// --gtest_also_run_disabled_tests; QLINEAR_TIMING_ROWS shortens the layer (rows of 4096).
+// --gtest_also_run_disabled_tests; QLINEAR_TIMING_ROWS shortens the layer (rows of 4096),
+// QLINEAR_TIMING_FORMAT=q4_K times one format.
 TEST(MethodsTiming, DISABLED_KQuantGptq4096) {
   constexpr std::size_t n = 4096, samples = 1024;
   const char* rows_env = std::getenv("QLINEAR_TIMING_ROWS");
@@ -346,7 +347,9 @@ TEST(MethodsTiming, DISABLED_KQuantGptq4096) {
       return r;
     }
   };
+  const char* only = std::getenv("QLINEAR_TIMING_FORMAT");  // one format, by name
   for (const Format f : kFormats) {
+    if (only && format_name(f) != only) continue;
     Clock clock;
     const QuantizedTensor s = quantize(w, rows, n, f, {.method = Method::search, .calibration = &c});
     const auto [search_s, search_cpu] = clock.lap();

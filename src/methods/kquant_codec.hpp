@@ -84,14 +84,15 @@ struct KQuantGroupCodec {
   // x and importance hold n <= layout.block real weights; the rest is padding (zero weights of zero
   // importance), as quantize() pads a row.
   Params choose(const float* x, const float* importance, std::size_t n) const;
-  // For gptq: u holds the block's rows of GPTQ's factor (u[i·ld + k] = U[j+i, j+k]). The params are
-  // searched on x, then again on the weights as the block's own column-by-column compensation will
-  // have made them when each is rounded (simulated exactly through u), kRechoices times; the params
-  // with the least GPTQ loss Σ_i ((x̃_i − ŵ_i) / U_ii)² are kept (the first on ties, so with no
-  // off-diagonal terms in u this is choose's result).
+  // For gptq: u holds the block's rows of GPTQ's factor (u[i·ld + k] = U[j+i, j+k]). The search's
+  // finalists (its own, ggml's refined, ggml's) are judged by GPTQ's loss Σ_i ((x̃_i − ŵ_i) / U_ii)²,
+  // x̃_i the weight as the block's own column-by-column compensation will have made it when it is
+  // rounded (simulated exactly through u); then the best is refined (stage 3 of the search) on those
+  // x̃, kRechoices times while the loss falls. With no off-diagonal terms in u, x̃ = x and this is
+  // choose's result.
   Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
                             std::size_t ld) const;
-  static constexpr int kRechoices = 2;
+  static constexpr int kRechoices = 2;  // rounds of refits on the compensated weights
   int nearest(const Params& p, std::size_t pos, float x) const noexcept {
     const std::size_t j = pos / layout.sub;
     return nearest_code(layout, p.a[j], p.b[j], x);

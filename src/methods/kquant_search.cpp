@@ -372,40 +372,69 @@ void refine(const Work<S>& k, KQuantParams<S>& p) {
   }
 }
 
-}  // namespace
 
-template <std::size_t S>
-KQuantParams<S> search_kquant_block(const KQuantLayout& l, const float* x, const float* importance) {
-  const std::size_t n = l.block;
+// The search's weights: the importance scaled to mean 1 (float, for ranking), and whether it is
+// all zero (then uniform).
+struct Weights {
+  float w[kMaxBlock];
+  bool uniform;
+};
+Weights mean_one_weights(const float* importance, std::size_t n) noexcept {
+  Weights r;
   double sum = 0.0;
   for (std::size_t i = 0; i < n; ++i) sum += importance[i];
-  const bool uniform = !(sum > 0.0);
-  float w[kMaxBlock];
+  r.uniform = !(sum > 0.0);
   const double mean = sum / static_cast<double>(n);
-  for (std::size_t i = 0; i < n; ++i) w[i] = uniform ? 1.0f : static_cast<float>(importance[i] / mean);
-  const Work<S> k{l, level_range(l), x, w};
+  for (std::size_t i = 0; i < n; ++i) r.w[i] = r.uniform ? 1.0f : static_cast<float>(importance[i] / mean);
+  return r;
+}
+
+// The search's three finalists, least exact error first (ties in the order: searched, ggml's
+// refined, ggml's own).
+template <std::size_t S>
+struct Finalists {
+  KQuantParams<S> params[3];
+};
+
+template <std::size_t S>
+Finalists<S> search_finalists(const KQuantLayout& l, const float* x, const float* importance) {
+  const std::size_t n = l.block;
+  const Weights weights = mean_one_weights(importance, n);
+  const Work<S> k{l, level_range(l), x, weights.w};
 
   Fit fits[S];
-  for (std::size_t j = 0; j < S; ++j) fits[j] = fit_sub_block(l, k.r, x + j * l.sub, w + j * l.sub, l.sub);
-  KQuantParams<S> searched = quantize_fits(k, fits);
-  refine(k, searched);
+  for (std::size_t j = 0; j < S; ++j) fits[j] = fit_sub_block(l, k.r, x + j * l.sub, k.w + j * l.sub, l.sub);
+  Finalists<S> f;
+  f.params[0] = quantize_fits(k, fits);
+  refine(k, f.params[0]);
 
   // ggml's weighted quantizer on the same block with the same importance: as quantize() with
   // importance gives it (a padded row's zeros included).
   std::byte bytes[sizeof(formats::block_q6_K)];
   formats::traits(l.format).quantize_row_weighted_ref(x, bytes, n, importance);
-  const KQuantParams<S> ggml = decode_kquant_params<S>(l, bytes);
-  KQuantParams<S> ggml_refined = ggml;
-  refine(k, ggml_refined);
+  f.params[2] = decode_kquant_params<S>(l, bytes);
+  f.params[1] = f.params[2];
+  refine(k, f.params[1]);
 
-  const float* exact_weights = uniform ? nullptr : importance;
-  KQuantParams<S> best = searched;
-  double best_error = kquant_block_error(l, searched, x, exact_weights);
-  for (const KQuantParams<S>* other : {&std::as_const(ggml_refined), &ggml}) {
-    const double e = kquant_block_error(l, *other, x, exact_weights);
-    if (e < best_error) best_error = e, best = *other;
+  const float* exact_weights = weights.uniform ? nullptr : importance;
+  double error[3];
+  for (int i = 0; i < 3; ++i) error[i] = kquant_block_error(l, f.params[i], x, exact_weights);
+  // A stable sort of three by error (NaN, from degenerate ggml params, last).
+  const auto before = [&](int a, int b) { return error[a] < error[b] || (!std::isnan(error[a]) && std::isnan(error[b])); };
+  int order[3] = {0, 1, 2};
+  for (int i = 1; i < 3; ++i) {
+    for (int j = i; j > 0 && before(order[j], order[j - 1]); --j) std::swap(order[j], order[j - 1]);
   }
-  return best;
+  const Finalists<S> unsorted = f;
+  for (int i = 0; i < 3; ++i) f.params[i] = unsorted.params[order[i]];
+  return f;
+}
+
+}  // namespace
+
+template <std::size_t S>
+KQuantParams<S> search_kquant_block(const KQuantLayout& l, const float* x, const float* importance) {
+  return search_finalists<S>(l, x, importance).params[0];
 }
 
 template <std::size_t S>
@@ -424,7 +453,7 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   const std::size_t block = layout.block;
   // A block cut short by the row's end: its padding columns (zero, of zero importance) have no rows
   // of U and are never compensated; the n real ones are simulated.
-  float xb[kMaxBlock] = {}, ib[kMaxBlock] = {}, seen[kMaxBlock];
+  float xb[kMaxBlock] = {}, ib[kMaxBlock] = {};
   std::copy(x, x + n, xb);
   std::copy(importance, importance + n, ib);
   // GPTQ's loss of params p, and the weights as each column will be when it is rounded.
@@ -439,15 +468,26 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
     }
     return loss;
   };
-  Params best = search_kquant_block<S>(layout, xb, ib);
+  const Finalists<S> finalists = search_finalists<S>(layout, xb, ib);
+  Params best = finalists.params[0];
+  float seen[kMaxBlock], trial_seen[kMaxBlock];
   double best_loss = simulate(best, seen);
+  // Nothing compensated inside the block (no off-diagonal terms in u): the search's choice stands.
+  if (std::equal(seen, seen + block, xb)) return best;
+  for (int i = 1; i < 3; ++i) {
+    const double loss = simulate(finalists.params[i], trial_seen);
+    if (loss < best_loss) best_loss = loss, best = finalists.params[i], std::copy_n(trial_seen, block, seen);
+  }
+  // The params refined on the weights as the compensation makes them, while that lowers the loss.
+  const Weights weights = mean_one_weights(ib, block);
   for (int k = 0; k < kRechoices; ++k) {
-    const Params next = search_kquant_block<S>(layout, seen, ib);
-    float next_seen[kMaxBlock];
-    const double loss = simulate(next, next_seen);
+    const Work<S> work{layout, level_range(layout), seen, weights.w};
+    Params next = best;
+    refine(work, next);
+    const double loss = simulate(next, trial_seen);
     if (!(loss < best_loss)) break;
     best = next, best_loss = loss;
-    std::copy(next_seen, next_seen + block, seen);
+    std::copy_n(trial_seen, block, seen);
   }
   return best;
 }
