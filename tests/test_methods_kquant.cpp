@@ -307,8 +307,19 @@ TEST(MethodsRealData, KQuantsAndIq4BeatTheWeightedReferenceOnHeldOutInputs) {
     std::printf("%-7s %.5f    %.5f    %.5f    %.5f    %.3f           %.3f         %.2f      %.2f\n",
                 std::string(format_name(kFormats[k])).c_str(), ratio[0], ratio[1], ratio[2], ratio[3],
                 ratio[2] / ratio[1], ratio[3] / ratio[1], seconds[k][2], seconds[k][3]);
-    EXPECT_LT(ratio[2], ratio[1]) << format_name(kFormats[k]);
-    EXPECT_LT(ratio[3], ratio[2]) << format_name(kFormats[k]);
+    const Format f = kFormats[k];
+    EXPECT_LT(ratio[2], ratio[1]) << format_name(f);
+    EXPECT_LT(ratio[3], ratio[2]) << format_name(f);
+    // The targets where they are met (measured, damping 0.01: search / ref+imp q2_K 0.835,
+    // q4_K 0.879, q5_K 0.795, q6_K 0.897; gptq / ref+imp q3_K 0.387, q5_K 0.461, q6_K 0.382, iq4_nl
+    // 0.373, iq4_xs 0.368). Missed: search q3_K 0.990, iq4_nl 0.993, iq4_xs 0.916; gptq q2_K 0.550,
+    // q4_K 0.526 (docs/methods.md).
+    if (f == Format::q2_K || f == Format::q4_K || f == Format::q5_K || f == Format::q6_K) {
+      EXPECT_LE(ratio[2], 0.90 * ratio[1]) << format_name(f);
+    }
+    if (f != Format::q2_K && f != Format::q4_K) {
+      EXPECT_LE(ratio[3], 0.5 * ratio[1]) << format_name(f);
+    }
   }
 }
 
