@@ -359,6 +359,12 @@ TEST(MethodsTiming, DISABLED_KQuantGptq4096) {
     }
   };
   const char* only = std::getenv("QLINEAR_TIMING_FORMAT");  // one format, by name
+  {  // the legacy q4_0 as the yardstick, in the same conditions
+    Clock clock;
+    const QuantizedTensor g = quantize(w, rows, n, Format::q4_0, {.method = Method::gptq, .calibration = &c});
+    const auto [gptq_s, gptq_cpu] = clock.lap();
+    std::printf("q4_0 %zu×4096: gptq %.3f s (cpu %.3f s)\n", rows, gptq_s, gptq_cpu);
+  }
   for (const Format f : kFormats) {
     if (only && format_name(f) != only) continue;
     Clock clock;
