@@ -164,6 +164,22 @@ void expect_search_beats_reference(Format f, const std::vector<float>& w, std::s
   EXPECT_LT(total_searched, total_ref) << format_name(f) << " " << what;
 }
 
+void expect_search_beats_reference_or_ties(Format f, const std::vector<float>& w, std::size_t rows, std::size_t cols,
+                                           const std::vector<float>& importance) {
+  const std::size_t block = format_info(f).block_size;
+  const std::vector<float> ref = dequantize(quantize(w, rows, cols, f, {.importance = importance}));
+  const std::vector<float> searched =
+      dequantize(quantize(w, rows, cols, f, {.importance = importance, .method = Method::search}));
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t b = 0; b * block < cols; ++b) {
+      const std::size_t end = std::min(cols, (b + 1) * block);
+      const double es = block_error(w, searched, importance, r, cols, b * block, end);
+      const double er = block_error(w, ref, importance, r, cols, b * block, end);
+      EXPECT_LE(es, er * (1.0 + 1e-12)) << format_name(f) << " row " << r << " block " << b;
+    }
+  }
+}
+
 TEST_P(KQuantMethodTest, SearchIsNeverWorseThanTheWeightedReferenceOnAnyBlock) {
   constexpr std::size_t rows = 24, cols = 512 + 96;  // two whole super-blocks and a padded one
   std::vector<float> importance = test::gaussian(cols, 41);
@@ -196,6 +212,31 @@ TEST_P(KQuantMethodTest, SearchIsNeverWorseThanTheWeightedReferenceOnRealRows) {
     expect_search_beats_reference(GetParam(), std::vector<float>(w.begin(), w.begin() + rows * in), rows, in,
                                   c.importance(), name);
   }
+}
+
+// Degenerate blocks: all zero, constant, one weight alone, tiny and large magnitudes, with some
+// importance zero. Finite values, and never worse than ggml's weighted result.
+TEST_P(KQuantMethodTest, DegenerateBlocks) {
+  constexpr std::size_t cols = 256, rows = 7;
+  std::vector<float> w(rows * cols, 0.0f);
+  const std::vector<float> g = test::gaussian(rows * cols, 71);
+  for (std::size_t i = 0; i < cols; ++i) {
+    w[1 * cols + i] = 0.25f;                // constant
+    w[3 * cols + i] = g[3 * cols + i] * 1e-20f;  // tiny: scales below the f16 range
+    w[4 * cols + i] = g[4 * cols + i] * 3e3f;    // large: scales near the top of the f16 range
+    w[5 * cols + i] = std::fabs(g[5 * cols + i]);  // all positive
+    w[6 * cols + i] = -std::fabs(g[6 * cols + i]) - 1.0f;  // all negative, away from 0
+  }
+  w[2 * cols + 77] = -1.5f;  // one weight alone
+  std::vector<float> importance(cols, 1.0f);
+  for (std::size_t i = 0; i < cols; i += 3) importance[i] = 0.0f;
+  for (const Method m : {Method::search, Method::gptq}) {
+    Calibration c(cols);
+    c.add(test::gaussian(300 * cols, 72), 300);
+    const QuantizeOptions o{.importance = importance, .method = m, .calibration = &c};
+    for (float v : dequantize(quantize(w, rows, cols, GetParam(), o))) ASSERT_TRUE(std::isfinite(v));
+  }
+  expect_search_beats_reference_or_ties(GetParam(), w, rows, cols, importance);
 }
 
 // Fewer rows than inputs (rank 24 < 512) and a column no input reaches: gptq works and beats
