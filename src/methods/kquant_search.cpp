@@ -4,8 +4,9 @@
 // close), the final choice by the exact error in double:
 // 1. Each sub-block alone: the best continuous scale (and min) over a wide grid, each candidate's
 //    levels refitted by weighted least squares (w ≈ a·L − b).
-// 2. The super-scale d (and dmin) over a grid around the largest sub-scale (both orientations for the
-//    signed codes); for each, every sub-block's integer code rounded from its continuous fit and its
+// 2. The super-scale d over a grid around the largest sub-scale (both orientations for the signed
+//    codes), dmin with the largest min on its end code (more dmin steps: 0.5 % better, 1.4× the
+//    time); for each, every sub-block's integer code rounded from its continuous fit and its
 //    neighbours tried, the sub-blocks being independent once d is fixed.
 // 3. Alternating refits from the best of stage 2 and from ggml's own params: d (and dmin) by least
 //    squares over the whole block for fixed levels and sub-codes; each sub-block's scale (and min)
@@ -34,9 +35,10 @@ constexpr std::size_t kMaxBlock = 256;
 // Stage 1: the extreme put on t·(end level), t in [0.70, 1.20], this many steps per orientation.
 constexpr int kSubSteps = 21;
 constexpr int kSubRefits = 2;
-// Stage 2: the largest sub-scale put on t·(end code), t in this list.
+// Stage 2: the largest sub-scale put on t·(end code), t in this list (19 steps in [0.70, 1.15]:
+// under 0.5 % better on the real layers, for 2.7× this stage); the largest min on t·(end code).
 constexpr float kSuperSteps[] = {0.80f, 0.85f, 0.90f, 0.95f, 1.00f, 1.05f, 1.10f};
-constexpr float kMinSteps[] = {0.90f, 1.00f, 1.10f};
+constexpr float kMinSteps[] = {1.00f};
 // Stage 3: rounds of alternating refits (each stops early when nothing improves).
 constexpr int kRefineRounds = 4;
 
