@@ -237,6 +237,10 @@ TEST_P(KQuantMethodTest, DegenerateBlocks) {
     for (float v : dequantize(quantize(w, rows, cols, GetParam(), o))) ASSERT_TRUE(std::isfinite(v));
   }
   expect_search_beats_reference_or_ties(GetParam(), w, rows, cols, importance);
+  // No importance anywhere: taken as uniform.
+  const std::vector<float> none(cols, 0.0f);
+  const QuantizeOptions o{.importance = none, .method = Method::search};
+  for (float v : dequantize(quantize(w, rows, cols, GetParam(), o))) ASSERT_TRUE(std::isfinite(v));
 }
 
 // Fewer rows than inputs (rank 24 < 512) and a column no input reaches: gptq works and beats
