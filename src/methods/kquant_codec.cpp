@@ -105,7 +105,8 @@ void encode_block(const KQuantLayout& l, const Header& p, const std::uint8_t* c,
       for (int half = 0; half < 2; ++half) {
         const std::uint8_t* h = c + 128 * half;
         for (int i = 0; i < 32; ++i) {
-          y.qs[32 * half + i] = static_cast<std::uint8_t>(h[i] | (h[i + 32] << 2) | (h[i + 64] << 4) | (h[i + 96] << 6));
+          y.qs[32 * half + i] =
+              static_cast<std::uint8_t>(h[i] | (h[i + 32] << 2) | (h[i + 64] << 4) | (h[i + 96] << 6));
         }
       }
       y.d = p.d16, y.dmin = p.dmin16;
@@ -204,7 +205,9 @@ Header decode_header(const KQuantLayout& l, const std::byte* in) noexcept {
     case Format::q2_K: {
       block_q2_K y;
       std::memcpy(&y, in, sizeof y);
-      for (std::size_t j = 0; j < 16; ++j) p.s[j] = static_cast<std::int8_t>(y.scales[j] & 15), p.m[j] = y.scales[j] >> 4;
+      for (std::size_t j = 0; j < 16; ++j) {
+        p.s[j] = static_cast<std::int8_t>(y.scales[j] & 15), p.m[j] = y.scales[j] >> 4;
+      }
       p.d16 = y.d, p.dmin16 = y.dmin;
       break;
     }
@@ -281,7 +284,8 @@ double kquant_block_error(const KQuantLayout& l, const KQuantParams<S>& p, const
   double e = 0.0;
   for (std::size_t j = 0; j < S; ++j) {
     for (std::size_t i = j * l.sub; i < (j + 1) * l.sub; ++i) {
-      const double diff = static_cast<double>(x[i]) - code_value(l, p.a[j], p.b[j], nearest_code(l, p.a[j], p.b[j], x[i]));
+      const double diff =
+          static_cast<double>(x[i]) - code_value(l, p.a[j], p.b[j], nearest_code(l, p.a[j], p.b[j], x[i]));
       e += (importance ? static_cast<double>(importance[i]) : 1.0) * diff * diff;
     }
   }

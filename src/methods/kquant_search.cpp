@@ -253,7 +253,9 @@ struct Work {
       if (s < l.smin || s > l.smax || m < 0 || m > (l.has_min ? l.mmax : 0)) return;
       const float a = d * static_cast<float>(s), b = l.has_min ? dmin * static_cast<float>(m) : 0.0f;
       const float e = fast_error(l, r, x + j * l.sub, w + j * l.sub, l.sub, a, b);
-      if (e < err) err = e, p.s[j] = static_cast<std::int8_t>(s), p.m[j] = static_cast<std::uint8_t>(m), p.a[j] = a, p.b[j] = b;
+      if (e < err) {
+        err = e, p.s[j] = static_cast<std::int8_t>(s), p.m[j] = static_cast<std::uint8_t>(m), p.a[j] = a, p.b[j] = b;
+      }
     };
     trial(s0, m0);
     for (const int ds : {-1, 1}) trial(s0 + ds, m0);
@@ -422,7 +424,9 @@ Finalists<S> search_finalists(const KQuantLayout& l, const float* x, const float
   double error[3];
   for (int i = 0; i < 3; ++i) error[i] = kquant_block_error(l, f.params[i], x, exact_weights);
   // A stable sort of three by error (NaN, from degenerate ggml params, last).
-  const auto before = [&](int a, int b) { return error[a] < error[b] || (!std::isnan(error[a]) && std::isnan(error[b])); };
+  const auto before = [&](int a, int b) {
+    return error[a] < error[b] || (!std::isnan(error[a]) && std::isnan(error[b]));
+  };
   int order[3] = {0, 1, 2};
   for (int i = 1; i < 3; ++i) {
     for (int j = i; j > 0 && before(order[j], order[j - 1]); --j) std::swap(order[j], order[j - 1]);

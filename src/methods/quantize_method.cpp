@@ -220,7 +220,9 @@ QuantizedTensor search_kquant(const KQuantGroupCodec<S>& codec, std::span<const 
       const float* x = w.data() + r * cols + begin;
       const KQuantParams<S> p = codec.choose(x, importance.data() + begin, len);
       params[r * blocks + b] = p;
-      for (std::size_t i = 0; i < len; ++i) codes[r * cols + begin + i] = static_cast<std::int16_t>(codec.nearest(p, i, x[i]));
+      for (std::size_t i = 0; i < len; ++i) {
+        codes[r * cols + begin + i] = static_cast<std::int16_t>(codec.nearest(p, i, x[i]));
+      }
     }
   });
   return build_kquant(codec, rows, cols, params, codes);
@@ -288,8 +290,9 @@ QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, s
     return formats::quantize_with(w, rows, cols, format, mse, nullptr, nullptr);
   }
   if (options.method == Method::gptq) {
-    throw Error(ErrorCode::unsupported, std::string("Method::gptq does not support ") + std::string(traits.info.name) +
-                                            " (supported: q4_0, q4_1, q5_0, q5_1, q8_0, q2_K … q6_K, iq4_nl, iq4_xs, i8, i4)");
+    throw Error(ErrorCode::unsupported,
+                std::string("Method::gptq does not support ") + std::string(traits.info.name) +
+                    " (supported: q4_0, q4_1, q5_0, q5_1, q8_0, q2_K … q6_K, iq4_nl, iq4_xs, i8, i4)");
   }
   QuantizeOptions weighted = options;
   weighted.method = Method::reference;
