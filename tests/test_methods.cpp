@@ -358,7 +358,7 @@ TEST(Methods, Errors) {
   EXPECT_EQ(code({.method = Method::gptq, .calibration = &c, .damping = -1}, Format::q4_0),
             ErrorCode::invalid_argument);
   c.add(std::vector<float>(32, 1.0f), 1);
-  EXPECT_EQ(code({.method = Method::gptq, .calibration = &c}, Format::q4_K), ErrorCode::unsupported);
+  EXPECT_EQ(code({.method = Method::gptq, .calibration = &c}, Format::f16), ErrorCode::unsupported);
   // One row of ones: XᵀX is the all-ones matrix, exactly singular; without damping the second
   // pivot is exactly 0.
   try {

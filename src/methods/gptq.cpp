@@ -118,6 +118,12 @@ void upper_inverse_factor(std::vector<double>& a, std::size_t n, std::size_t fir
   }
 }
 
+// Codecs whose levels depend on the column's place in its group (the K-quants' sub-blocks) take it.
+template <class Codec>
+concept PositionalCodec = requires(const Codec& c, const typename Codec::Params& p) {
+  c.nearest(p, std::size_t{0}, 0.0f);
+};
+
 // One row's columns [0, len) of a batch, in order (x: the row's compensated weights, updated in
 // place). At each group start its params are chosen from the weights as compensated so far; each
 // column is rounded to the nearest level and its scaled error spread over the batch's later columns.
@@ -131,9 +137,17 @@ void quantize_row_batch(const Codec& codec, float* x, std::size_t len, const flo
       p = codec.choose_compensated(x + k, importance + k, std::min(group, len - k), u + k * ld + k, ld);
       group_params[k / group] = p;
     }
-    const int q = codec.nearest(p, x[k]);
+    float value;
+    int q;
+    if constexpr (PositionalCodec<Codec>) {  // batches hold whole groups: k % group is the place
+      q = codec.nearest(p, k % group, x[k]);
+      value = codec.value(p, k % group, q);
+    } else {
+      q = codec.nearest(p, x[k]);
+      value = codec.value(p, q);
+    }
     codes[k] = static_cast<std::int16_t>(q);
-    const float e = (x[k] - codec.value(p, q)) / u[k * ld + k];
+    const float e = (x[k] - value) / u[k * ld + k];
     if (err) err[k] = e;
     const float* row = u + k * ld;
     for (std::size_t m = k + 1; m < len; ++m) x[m] -= row[m] * e;
@@ -235,5 +249,15 @@ template void local_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::spa
                                                const std::vector<float>&, std::span<const float>, std::size_t,
                                                std::size_t, std::vector<formats::AffineParams>&,
                                                std::vector<std::int16_t>&);
+
+#define QLINEAR_GPTQ_KQUANT(S)                                                                                  \
+  template void gptq_quantize<KQuantGroupCodec<S>>(const KQuantGroupCodec<S>&, std::span<float>, std::size_t,     \
+                                                   std::size_t, const std::vector<float>&, std::span<const float>, \
+                                                   std::size_t, std::vector<KQuantParams<S>>&,                    \
+                                                   std::vector<std::int16_t>&);
+QLINEAR_GPTQ_KQUANT(1)
+QLINEAR_GPTQ_KQUANT(8)
+QLINEAR_GPTQ_KQUANT(16)
+#undef QLINEAR_GPTQ_KQUANT
 
 }  // namespace qlinear::methods

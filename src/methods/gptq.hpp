@@ -4,6 +4,7 @@
 // layer's output X·Wᵀ, not W itself, stays close.
 
 #include "methods/codecs.hpp"
+#include "methods/kquant_codec.hpp"
 
 #include <qlinear/calibration.hpp>
 
@@ -34,7 +35,8 @@ std::vector<float> local_factors(const Calibration& calibration, std::span<const
 // row r's group g (columns [g·group, (g+1)·group)) are chosen by codec.choose_compensated from the
 // compensated weights when the group's first column comes, with importance[columns of the group]
 // and the group's rows of u (the legacy formats judge their best candidates by GPTQ's own loss); with
-// group == 0, params (one per row) are given. codes receives rows × cols levels.
+// group == 0, params (one per row) are given. codes receives rows × cols levels. A codec whose
+// nearest/value take the column's place in its group (the K-quants: nearest(p, pos, x)) gets it.
 template <class Codec>
 void gptq_quantize(const Codec& codec, std::span<float> w, std::size_t rows, std::size_t cols,
                    const std::vector<float>& u, std::span<const float> importance, std::size_t group,
@@ -68,5 +70,17 @@ extern template void gptq_quantize<AffineGroupCodec>(const AffineGroupCodec&, st
                                                      std::span<const float>, std::size_t,
                                                      std::vector<formats::AffineParams>&,
                                                      std::vector<std::int16_t>&);
+extern template void gptq_quantize<KQuantGroupCodec<1>>(const KQuantGroupCodec<1>&, std::span<float>, std::size_t,
+                                                        std::size_t, const std::vector<float>&,
+                                                        std::span<const float>, std::size_t,
+                                                        std::vector<KQuantParams<1>>&, std::vector<std::int16_t>&);
+extern template void gptq_quantize<KQuantGroupCodec<8>>(const KQuantGroupCodec<8>&, std::span<float>, std::size_t,
+                                                        std::size_t, const std::vector<float>&,
+                                                        std::span<const float>, std::size_t,
+                                                        std::vector<KQuantParams<8>>&, std::vector<std::int16_t>&);
+extern template void gptq_quantize<KQuantGroupCodec<16>>(const KQuantGroupCodec<16>&, std::span<float>, std::size_t,
+                                                         std::size_t, const std::vector<float>&,
+                                                         std::span<const float>, std::size_t,
+                                                         std::vector<KQuantParams<16>>&, std::vector<std::int16_t>&);
 
 }  // namespace qlinear::methods

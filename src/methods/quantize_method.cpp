@@ -2,10 +2,12 @@
 // tensors built from the chosen params and levels.
 //
 // Who does what: q4_0, q4_1, q5_0, q5_1 and q8_0 search their block scales here (legacy_codec.cpp);
-// i8/i4 search with their importance-weighted mse calibration; the K-quants and iq4_nl/iq4_xs take
-// ggml's weighted search (their reference weighted quantizer) with the same importance; f32, f16,
-// bf16 and q8_1 have nothing to search and are quantized as by Method::reference. gptq covers the
-// legacy block formats and i8/i4 at every granularity; the others throw Error(unsupported).
+// q2_K … q6_K, iq4_nl and iq4_xs search their super-scales, sub-scales (and mins) jointly, with
+// ggml's weighted quantizer as a competitor (kquant_codec.hpp, kquant_search.cpp); i8/i4 search with
+// their importance-weighted mse calibration; f32, f16, bf16 and q8_1 have nothing to search and are
+// quantized as by Method::reference. gptq covers the legacy block formats, the K-quants and iq4
+// (a group is a block of 256, iq4_nl's of 32) and i8/i4 at every granularity; f32, f16, bf16 and
+// q8_1 throw Error(unsupported).
 
 #include "core/thread_pool.hpp"
 #include "formats/affine.hpp"
@@ -13,6 +15,7 @@
 #include "formats/tensor_builder.hpp"
 #include "methods/codecs.hpp"
 #include "methods/gptq.hpp"
+#include "methods/kquant_codec.hpp"
 #include "methods/methods.hpp"
 
 #include <qlinear/calibration.hpp>
@@ -218,6 +221,72 @@ QuantizedTensor compensated_affine(Format format, std::span<const float> w, std:
   return t;
 }
 
+// A K-quant or iq4 tensor from the params of every (row, block) and the codes of the real
+// columns; the padding columns get the level nearest to 0.
+template <std::size_t S>
+QuantizedTensor build_kquant(const KQuantGroupCodec<S>& codec, std::size_t rows, std::size_t cols,
+                             const std::vector<KQuantParams<S>>& params, const std::vector<std::int16_t>& codes) {
+  const KQuantLayout& l = codec.layout;
+  std::byte* storage = nullptr;
+  QuantizedTensor t = TensorBuilder::allocate(l.format, rows, cols, storage, /*zeroed=*/false);
+  const std::size_t blocks = t.padded_cols() / l.block;
+  core::parallel_for(rows, [&](std::size_t r) {
+    std::uint8_t q[256];
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const KQuantParams<S>& p = params[r * blocks + b];
+      for (std::size_t i = 0; i < l.block; ++i) {
+        const std::size_t c = b * l.block + i;
+        q[i] = static_cast<std::uint8_t>(c < cols ? codes[r * cols + c] : codec.nearest(p, i, 0.0f));
+      }
+      encode_kquant_block(l, p, q, storage + r * t.row_bytes() + b * l.block_bytes);
+    }
+  });
+  return t;
+}
+
+template <std::size_t S>
+QuantizedTensor search_kquant(const KQuantGroupCodec<S>& codec, std::span<const float> w, std::size_t rows,
+                              std::size_t cols, const std::vector<float>& importance) {
+  const std::size_t block = codec.layout.block, blocks = (cols + block - 1) / block;
+  std::vector<KQuantParams<S>> params(rows * blocks);
+  std::vector<std::int16_t> codes(rows * cols);
+  core::parallel_for(rows, [&](std::size_t r) {
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::size_t begin = b * block, len = std::min(block, cols - begin);
+      const float* x = w.data() + r * cols + begin;
+      const KQuantParams<S> p = codec.choose(x, importance.data() + begin, len);
+      params[r * blocks + b] = p;
+      for (std::size_t i = 0; i < len; ++i) {
+        codes[r * cols + begin + i] = static_cast<std::int16_t>(codec.nearest(p, i, x[i]));
+      }
+    }
+  });
+  return build_kquant(codec, rows, cols, params, codes);
+}
+
+// The group is the block (all its params chosen when its first column comes); act order is kept
+// inside each sub-block, so that every column stays under its own sub-scale.
+template <std::size_t S>
+QuantizedTensor gptq_kquant(const KQuantGroupCodec<S>& codec, std::span<const float> w, std::size_t rows,
+                            std::size_t cols, const QuantizeOptions& options, const std::vector<float>& importance) {
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, codec.layout.sub);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> u = gptq_factor(*options.calibration, order, options.damping, work.w, rows, cols);
+  std::vector<KQuantParams<S>> params;
+  std::vector<std::int16_t> codes;
+  gptq_quantize(codec, std::span<float>(work.w), rows, cols, u, work.importance, codec.layout.block, params, codes);
+  return build_kquant(codec, rows, cols, params, unpermute(codes, rows, cols, order));
+}
+
+template <std::size_t S>
+QuantizedTensor kquant_by_method(const KQuantLayout& layout, std::span<const float> w, std::size_t rows,
+                                 std::size_t cols, const QuantizeOptions& options,
+                                 const std::vector<float>& importance) {
+  const KQuantGroupCodec<S> codec{layout};
+  return options.method == Method::gptq ? gptq_kquant(codec, w, rows, cols, options, importance)
+                                        : search_kquant(codec, w, rows, cols, importance);
+}
+
 }  // namespace
 
 QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
@@ -242,6 +311,13 @@ QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, s
     return options.calibration != nullptr ? search_legacy_local(codec, w, rows, cols, options, importance)
                                           : search_legacy(codec, w, rows, cols, importance);
   }
+  if (const auto layout = kquant_layout(format)) {
+    switch (layout->subs()) {
+      case 1: return kquant_by_method<1>(*layout, w, rows, cols, options, importance);
+      case 8: return kquant_by_method<8>(*layout, w, rows, cols, options, importance);
+      default: return kquant_by_method<16>(*layout, w, rows, cols, options, importance);
+    }
+  }
   if (traits.info.affine) {
     if (options.method == Method::gptq || options.calibration != nullptr) {
       return compensated_affine(format, w, rows, cols, options, importance);
@@ -253,8 +329,9 @@ QuantizedTensor quantize_by_method(std::span<const float> w, std::size_t rows, s
     return formats::quantize_with(w, rows, cols, format, mse, nullptr, nullptr);
   }
   if (options.method == Method::gptq) {
-    throw Error(ErrorCode::unsupported, std::string("Method::gptq does not support ") + std::string(traits.info.name) +
-                                            " yet (supported: q4_0, q4_1, q5_0, q5_1, q8_0, i8, i4)");
+    throw Error(ErrorCode::unsupported,
+                std::string("Method::gptq does not support ") + std::string(traits.info.name) +
+                    " (supported: q4_0, q4_1, q5_0, q5_1, q8_0, q2_K … q6_K, iq4_nl, iq4_xs, i8, i4)");
   }
   QuantizeOptions weighted = options;
   weighted.method = Method::reference;
