@@ -2,6 +2,7 @@
 // Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
+#include <qlinear/export.h>
 #include <qlinear/calibration_file.hpp>
 #include <qlinear/mix.hpp>
 #include <qlinear/imatrix.hpp>
@@ -24,7 +25,7 @@ namespace qlinear {
 // A pattern is a glob matched against the whole name (`*` any run of characters, `?` one character,
 // `[abc]` / `[a-z]` / `[!a]` a set), or, prefixed with "re:", an ECMAScript regular expression that
 // must match the whole name.
-struct TensorRule {
+struct QLINEAR_API TensorRule {
   std::string pattern;
   std::optional<Format> format;
 
@@ -33,7 +34,7 @@ struct TensorRule {
   bool matches(std::string_view name) const;  // Error(invalid_argument) for a bad regular expression
 };
 
-struct QuantPlan {
+struct QLINEAR_API QuantPlan {
   Format default_format = Format::q8_0;
   std::vector<TensorRule> rules;  // in order, first match wins; they take precedence over the defaults
   AffineOptions affine{};         // for i8 / i4 targets
@@ -68,7 +69,7 @@ struct QuantPlan {
 };
 
 // What happens to one tensor, decided before any data is read.
-struct TensorDecision {
+struct QLINEAR_API TensorDecision {
   std::string name;
   std::vector<std::uint64_t> shape;  // outermost first
   std::string format_in;             // "F32", "BF16", "q4_0", ...
@@ -76,7 +77,7 @@ struct TensorDecision {
   std::string reason;                // "default", "rule 'x=q8_0'", "kept: 1-D", "fallback: ..."
 };
 
-struct TensorReport {
+struct QLINEAR_API TensorReport {
   TensorDecision decision;
   std::string format_out;
   std::uint64_t bytes_in = 0, bytes_out = 0;
@@ -90,7 +91,7 @@ struct TensorReport {
   double seconds = 0;
 };
 
-struct ModelReport {
+struct QLINEAR_API ModelReport {
   std::filesystem::path input, output;
   std::vector<TensorReport> tensors;
   std::uint64_t bytes_in = 0, bytes_out = 0, weights = 0;
@@ -104,7 +105,7 @@ struct ModelReport {
   std::string to_json() const;
 };
 
-struct ModelProgress {
+struct QLINEAR_API ModelProgress {
   std::size_t index = 0, count = 0;  // tensor `index` of `count` is done
   std::string_view name;
   std::uint64_t bytes_done = 0, bytes_total = 0;  // input bytes processed so far, of all
@@ -112,18 +113,18 @@ struct ModelProgress {
 using ProgressCallback = std::function<void(const ModelProgress&)>;
 
 // The decisions quantize_model() would take for `input`, without writing anything.
-std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
+QLINEAR_API std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
                                        bool gguf_output = true);
 
 // Reads `input` (safetensors or GGUF, by content), quantizes tensor by tensor, and writes `output`
 // (GGUF, or safetensors when the name ends in .safetensors; that holds f32/f16/bf16 only). The output
 // appears only when everything succeeded. Peak memory stays near the largest tensor.
-ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+QLINEAR_API ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress = {});
 
 // The difference between two files of the same model, tensor by tensor (A is the reference). Every
 // format qlinear can read is dequantized to floats first, so any two formats compare.
-struct TensorComparison {
+struct QLINEAR_API TensorComparison {
   std::string name;
   std::vector<std::uint64_t> shape;
   std::string format_a, format_b;
@@ -134,7 +135,7 @@ struct TensorComparison {
   double output_error2 = 0, output_signal2 = 0;
 };
 
-struct ModelComparison {
+struct QLINEAR_API ModelComparison {
   std::filesystem::path a, b;
   std::vector<TensorComparison> tensors;  // in A's order, for names in both files
   std::vector<std::string> only_in_a, only_in_b;
@@ -154,7 +155,7 @@ struct ModelComparison {
 // `activations`, when given, is a CalibrationFile (activations or statistics) whose entries are
 // matched to A's tensors by name; an entry whose width is not the tensor's row length is noted, not
 // used.
-ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
+QLINEAR_API ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
                                const CalibrationFile* activations = nullptr);
 
 }  // namespace qlinear
