@@ -443,6 +443,12 @@ static void test_calibration(void) {
   FAILS(qlinear_calibration_new(0, &wrong), QLINEAR_INVALID_ARGUMENT, "");
   CHECK(wrong == NULL);
   FAILS(qlinear_calibration_new(in, NULL), QLINEAR_INVALID_ARGUMENT, "out is NULL");
+  FAILS(qlinear_calibration_new((size_t)1 << 40, &wrong), QLINEAR_INVALID_ARGUMENT, "overflows");
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer stops the program at an allocation this large */
+  /* XᵀX of 2^22 inputs: 128 TiB, more than any machine gives; std::bad_alloc becomes a status. */
+  FAILS(qlinear_calibration_new((size_t)1 << 22, &wrong), QLINEAR_OUT_OF_MEMORY, "out of memory");
+  CHECK(wrong == NULL);
+#endif
   FAILS(qlinear_calibration_add(c, bad, in, 1), QLINEAR_NON_FINITE, "column 5");
   OK(qlinear_calibration_rows(c, &r));
   CHECK(r == rows);  /* unchanged by the failed add */
