@@ -23,7 +23,8 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/qlinearConfig.cmake
 
 # The .pc file locates the prefix from its own folder, so an install under any --prefix works.
 # -lqlinear links the shared library, which carries its own dependencies; `pkg-config --static`
-# adds OpenBLAS for the static one. No -std flag: C programs use it too (C++ ones need C++20).
+# adds what the static one needs (OpenBLAS, and the C++ runtime for C programs). No -std flag: C
+# programs use it too (C++ ones need C++20).
 file(RELATIVE_PATH QLINEAR_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 set(QLINEAR_PC_PREFIX "\${pcfiledir}/${QLINEAR_PC_TO_PREFIX}")
 set(QLINEAR_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
