@@ -23,7 +23,9 @@ fn main() {
     for token in libs.split_whitespace() {
         if let Some(dir) = token.strip_prefix("-L") {
             println!("cargo:rustc-link-search=native={}", dir);
-            // So programs find the library where pkg-config found it, installed under any prefix.
+            // So this crate's tests, examples and doc tests find the library where pkg-config found it
+            // (cargo does not pass link arguments on to crates that depend on this one: their programs
+            // find it through the loader's path, see the README).
             println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir);
             if let Ok(pc_dir) = env::var("PKG_CONFIG_PATH") {
                 for d in pc_dir.split(':').filter(|d| !d.is_empty()) {
