@@ -80,7 +80,8 @@ struct QLINEAR_API CalibrationEntry {
 // Atomic as GgufWriter: a failure leaves no file. Error(invalid_argument) for a name GGUF cannot hold
 // with the ".in_sum2" suffix (empty, or over 55 bytes), a repeated name or 0 rows; Error(size_mismatch)
 // when a produced Calibration's width or rows differ from its entry's.
-QLINEAR_API void write_calibration_statistics(const std::filesystem::path& path, const std::vector<CalibrationEntry>& entries,
+QLINEAR_API
+void write_calibration_statistics(const std::filesystem::path& path, const std::vector<CalibrationEntry>& entries,
                                   const std::vector<std::string>& datasets,
                                   const std::function<Calibration(std::size_t index)>& produce);
 

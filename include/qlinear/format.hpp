@@ -29,7 +29,8 @@ struct QLINEAR_API FormatInfo {
   std::string_view description; // one line for listings
 };
 
-QLINEAR_API Format parse_format(std::string_view name);  // throws Error(unknown_format) listing the valid names
+QLINEAR_API
+Format parse_format(std::string_view name);  // throws Error(unknown_format) listing the valid names
 QLINEAR_API std::string_view format_name(Format format) noexcept;
 QLINEAR_API const FormatInfo& format_info(Format format);
 QLINEAR_API std::span<const FormatInfo> all_formats() noexcept;  // in the order of the Format enum

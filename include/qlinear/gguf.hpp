@@ -215,8 +215,10 @@ inline constexpr std::uint32_t ggml_quantization_version = 2;
 
 // ggml type ids and qlinear formats.
 QLINEAR_API std::optional<Format> format_for_ggml_type(std::uint32_t ggml_type);
-QLINEAR_API std::uint32_t ggml_type_for(Format format);            // Error(unsupported) for the affine formats
-QLINEAR_API std::string_view ggml_type_name(std::uint32_t ggml_type);  // "q4_K", "iq2_xxs", ...; "unknown" beyond
+QLINEAR_API
+std::uint32_t ggml_type_for(Format format);            // Error(unsupported) for the affine formats
+QLINEAR_API
+std::string_view ggml_type_name(std::uint32_t ggml_type);  // "q4_K", "iq2_xxs", ...; "unknown" beyond
 // general.file_type as llama.cpp writes it for a file of mostly `dominant` tensors (MOSTLY_Q4_0 = 2,
 // ...). Error(unsupported) for q8_1 and the affine formats, which llama.cpp has no file type for.
 QLINEAR_API std::uint32_t llama_file_type_for(Format dominant);

@@ -113,13 +113,15 @@ struct QLINEAR_API ModelProgress {
 using ProgressCallback = std::function<void(const ModelProgress&)>;
 
 // The decisions quantize_model() would take for `input`, without writing anything.
-QLINEAR_API std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
+QLINEAR_API
+std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
                                        bool gguf_output = true);
 
 // Reads `input` (safetensors or GGUF, by content), quantizes tensor by tensor, and writes `output`
 // (GGUF, or safetensors when the name ends in .safetensors; that holds f32/f16/bf16 only). The output
 // appears only when everything succeeded. Peak memory stays near the largest tensor.
-QLINEAR_API ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
+QLINEAR_API
+ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress = {});
 
 // The difference between two files of the same model, tensor by tensor (A is the reference). Every
@@ -155,7 +157,8 @@ struct QLINEAR_API ModelComparison {
 // `activations`, when given, is a CalibrationFile (activations or statistics) whose entries are
 // matched to A's tensors by name; an entry whose width is not the tensor's row length is noted, not
 // used.
-QLINEAR_API ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
+QLINEAR_API
+ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
                                const CalibrationFile* activations = nullptr);
 
 }  // namespace qlinear

@@ -152,8 +152,8 @@ typedef struct qlinear_tensor qlinear_tensor;
 /* w: rows·cols floats (w_count). Error on NaN/Inf (naming the row and column), options out of range,
  * importance that is not cols finite values >= 0, gptq without a calibration of cols inputs. */
 QLINEAR_API qlinear_status qlinear_quantize(const float* w, size_t w_count, size_t rows, size_t cols,
-                                            qlinear_format format, const qlinear_quantize_options* options,
-                                            qlinear_tensor** out);
+                                            qlinear_format format,
+                                            const qlinear_quantize_options* options, qlinear_tensor** out);
 
 /* Wraps blocks already quantized, e.g. a tensor's bytes read from a GGUF file: rows × row bytes in
  * ggml's layout, rows padded to the format's row alignment (what qlinear_tensor_data returns).

@@ -113,9 +113,11 @@ struct QLINEAR_API QuantizeOptions {
 // w is row-major [rows, cols]. Throws Error on an empty shape, a span shorter or longer than rows·cols,
 // NaN or Inf (naming the row and column), affine options out of range, or importance weights that are
 // not cols finite values >= 0.
-QLINEAR_API QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+QLINEAR_API
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const AffineOptions& affine = {});
-QLINEAR_API QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
+QLINEAR_API
+QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const QuantizeOptions& options);
 
 QLINEAR_API std::vector<float> dequantize(const QuantizedTensor& q);  // [rows, cols]

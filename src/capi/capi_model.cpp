@@ -31,7 +31,9 @@ QuantPlan plan_for(const char* type, const qlinear_model_options& o) {
   }
   plan.keep_1d = o.keep_1d != 0;
   if (o.fallback != nullptr) plan.fallback = parse_format(o.fallback);
-  if (o.imatrix != nullptr) plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
+  if (o.imatrix != nullptr) {
+    plan.importance = std::make_shared<const ImportanceMatrix>(ImportanceMatrix::open(o.imatrix));
+  }
   if (o.calibration != nullptr) {
     plan.calibration = std::make_shared<const CalibrationFile>(CalibrationFile::open(o.calibration));
   }
@@ -40,7 +42,8 @@ QuantPlan plan_for(const char* type, const qlinear_model_options& o) {
   plan.affine = to_affine(o.affine);
   if (plan.method == Method::gptq && !plan.calibration) {
     throw Error(ErrorCode::invalid_argument,
-                "qlinear_quantize_model: the gptq method needs options->calibration (an activations or statistics file)");
+                "qlinear_quantize_model: the gptq method needs options->calibration (an activations or "
+                "statistics file)");
   }
   return plan;
 }

@@ -290,7 +290,8 @@ static void check_forward(const qlinear_layer* layer, const float* x, size_t bat
 
 static void test_layers(void) {
   enum { out_features = 7, in_features = 100, batch = 3 };
-  static float w[out_features * in_features], x[batch * in_features], bias[out_features], back[out_features * in_features];
+  static float w[out_features * in_features], x[batch * in_features], bias[out_features];
+  static float back[out_features * in_features];
   fill(w, out_features * in_features, 3);
   fill(x, batch * in_features, 4);
   fill(bias, out_features, 5);
