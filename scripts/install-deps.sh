@@ -4,7 +4,7 @@
 set -eu
 
 packages="g++ cmake make pkgconf libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev \
-nlohmann-json3-dev libopenblas-dev clang libclang-rt-14-dev"
+nlohmann-json3-dev libopenblas-dev clang libclang-rt-14-dev cargo rustc"
 
 missing=""
 for p in $packages; do

@@ -1,5 +1,7 @@
 # Installs qlinear into a scratch prefix, then builds and runs a consumer project with
-# find_package(qlinear), and compiles the same program with the pkg-config flags.
+# find_package(qlinear) (C++ on the static library, C on the shared one), and compiles the same
+# programs with the pkg-config flags (the shared library: C++ through its exported C++ API, C
+# through the C API).
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 
@@ -16,14 +18,26 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/consumer -DC
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer)
 run(${WORK_DIR}/consumer/consumer)
 message(STATUS "find_package consumer: ${last_output}")
+run(${WORK_DIR}/consumer/c_consumer)
+message(STATUS "find_package C consumer: ${last_output}")
 
 set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
-execute_process(COMMAND pkg-config --cflags --libs qlinear OUTPUT_VARIABLE flags RESULT_VARIABLE rc
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "pkg-config does not know qlinear")
-endif()
+function(pkg_config var)
+  execute_process(COMMAND pkg-config ${ARGN} qlinear OUTPUT_VARIABLE out RESULT_VARIABLE rc
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config does not know qlinear")
+  endif()
+  set(${var} "${out}" PARENT_SCOPE)
+endfunction()
+pkg_config(flags --cflags --libs)
+pkg_config(libdir --variable=libdir)
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(c++ ${SOURCE_DIR}/tests/consumer/main.cpp ${flags} -o ${WORK_DIR}/pkgconfig_consumer)
+# The library is outside the loader's path: the programs carry it as their run path.
+run(c++ -std=c++20 ${SOURCE_DIR}/tests/consumer/main.cpp ${flags} -Wl,-rpath,${libdir} -o ${WORK_DIR}/pkgconfig_consumer)
 run(${WORK_DIR}/pkgconfig_consumer)
 message(STATUS "pkg-config consumer: ${last_output}")
+run(cc -std=c11 -Wall -Wextra -Wpedantic -Werror ${SOURCE_DIR}/tests/consumer/main.c ${flags} -Wl,-rpath,${libdir}
+    -o ${WORK_DIR}/pkgconfig_c_consumer)
+run(${WORK_DIR}/pkgconfig_c_consumer)
+message(STATUS "pkg-config C consumer: ${last_output}")

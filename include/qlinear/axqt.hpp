@@ -24,6 +24,7 @@
 //     equal to the sum of the tensors' element counts; nothing after the last tensor.
 // The crate stores no tensor names: tensors are named "tensor_0", "tensor_1", ... in file order.
 
+#include <qlinear/export.h>
 #include <qlinear/error.hpp>
 
 #include <cstdint>
@@ -38,14 +39,14 @@ namespace io {
 struct AxqtParser;
 }
 
-struct AxqtTensor {
+struct QLINEAR_API AxqtTensor {
   std::string name;                  // "tensor_0", ...: AXQT has no names
   std::vector<std::uint64_t> shape;  // as stored (outermost first, as the crate's tensors are)
   std::string quant_type;            // "Q8_0", "Q4_0", "Q4_1", "F16", "F32": the file's type
   std::vector<float> values;         // dequantized, element count of them
 };
 
-class AxqtFile {
+class QLINEAR_API AxqtFile {
  public:
   static AxqtFile open(const std::filesystem::path& path);
 

@@ -3,6 +3,7 @@
 // error-compensating quantization (Method::gptq) needs) and Σx² per input column (its diagonal, the
 // importance that weighted searches and llama.cpp's importance matrix use).
 
+#include <qlinear/export.h>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -10,7 +11,7 @@
 
 namespace qlinear {
 
-class Calibration {
+class QLINEAR_API Calibration {
  public:
   // Throws Error(invalid_argument) for in_features == 0.
   explicit Calibration(std::size_t in_features);

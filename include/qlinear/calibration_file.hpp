@@ -15,6 +15,7 @@
 // docs/files.md lists every check; every failure is an Error naming the file, the byte offset and the
 // tensor: malformed_file for a broken layout, non_finite for NaN or Inf among the values.
 
+#include <qlinear/export.h>
 #include <qlinear/calibration.hpp>
 
 #include <cstddef>
@@ -32,7 +33,7 @@ namespace model {
 struct CalibrationParser;
 }
 
-class CalibrationFile {
+class QLINEAR_API CalibrationFile {
  public:
   enum class Kind { activations, statistics };
 
@@ -67,7 +68,7 @@ class CalibrationFile {
 };
 
 // One weight's entry in a calibration GGUF, known before its statistics are made.
-struct CalibrationEntry {
+struct QLINEAR_API CalibrationEntry {
   std::string name;
   std::size_t in_features = 0;
   std::uint64_t rows = 0;  // >= 1
@@ -79,6 +80,7 @@ struct CalibrationEntry {
 // Atomic as GgufWriter: a failure leaves no file. Error(invalid_argument) for a name GGUF cannot hold
 // with the ".in_sum2" suffix (empty, or over 55 bytes), a repeated name or 0 rows; Error(size_mismatch)
 // when a produced Calibration's width or rows differ from its entry's.
+QLINEAR_API
 void write_calibration_statistics(const std::filesystem::path& path, const std::vector<CalibrationEntry>& entries,
                                   const std::vector<std::string>& datasets,
                                   const std::function<Calibration(std::size_t index)>& produce);

@@ -2,6 +2,7 @@
 // The one exception type qlinear throws. Every message names what was wrong (the tensor, row and
 // column, offset, or the expected and actual sizes), so a caller can show it as it is.
 
+#include <qlinear/export.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,9 +20,9 @@ enum class ErrorCode {
   internal,          // a broken invariant inside qlinear (a bug: please report it)
 };
 
-std::string_view error_code_name(ErrorCode code) noexcept;
+QLINEAR_API std::string_view error_code_name(ErrorCode code) noexcept;
 
-class Error : public std::runtime_error {
+class QLINEAR_API Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message);
   ErrorCode code() const noexcept { return code_; }

@@ -2,6 +2,7 @@
 // Weight formats: the ggml block formats, K-quants and i-quants (byte-identical to ggml) and
 // qlinear's affine int8/int4.
 
+#include <qlinear/export.h>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -16,7 +17,7 @@ enum class Format {
 };
 
 // Facts about a format, from the one registry table.
-struct FormatInfo {
+struct QLINEAR_API FormatInfo {
   Format format;
   std::string_view name;        // "q4_0"
   int ggml_type;                // ggml's type id, or -1 where ggml has none (affine formats)
@@ -28,9 +29,10 @@ struct FormatInfo {
   std::string_view description; // one line for listings
 };
 
+QLINEAR_API
 Format parse_format(std::string_view name);  // throws Error(unknown_format) listing the valid names
-std::string_view format_name(Format format) noexcept;
-const FormatInfo& format_info(Format format);
-std::span<const FormatInfo> all_formats() noexcept;  // in the order of the Format enum
+QLINEAR_API std::string_view format_name(Format format) noexcept;
+QLINEAR_API const FormatInfo& format_info(Format format);
+QLINEAR_API std::span<const FormatInfo> all_formats() noexcept;  // in the order of the Format enum
 
 }  // namespace qlinear

@@ -5,6 +5,7 @@
 // Shapes are outermost first, as in safetensors and PyTorch: GGUF stores ne[] innermost first, and
 // both the reader and the writer reverse it, so a [rows, cols] matrix is {rows, cols} here.
 
+#include <qlinear/export.h>
 #include <qlinear/error.hpp>
 #include <qlinear/format.hpp>
 #include <qlinear/tensor.hpp>
@@ -35,7 +36,7 @@ enum class GgufValueType : std::uint32_t {
   u64 = 10, i64 = 11, f64 = 12
 };
 
-std::string_view gguf_value_type_name(GgufValueType type) noexcept;  // "u32", "string", ...
+QLINEAR_API std::string_view gguf_value_type_name(GgufValueType type) noexcept;  // "u32", "string", ...
 
 // One metadata value: a scalar, a string, or an array (an element type and its elements). Arrays of
 // arrays are read as the specification allows; the writer refuses them because ggml's reader does.
@@ -45,7 +46,7 @@ std::string_view gguf_value_type_name(GgufValueType type) noexcept;  // "u32", "
 // little-endian bytes, strings as one buffer of their bytes and where each ends, arrays of arrays as
 // the bytes GGUF encodes them in and where each ends. So a value takes little more memory than its
 // bytes in the file (see memory_bytes()), and array_element() makes an element on request.
-class GgufValue {
+class QLINEAR_API GgufValue {
  public:
   static GgufValue u8(std::uint8_t v);
   static GgufValue i8(std::int8_t v);
@@ -112,7 +113,7 @@ class GgufValue {
   std::vector<std::uint64_t> ends_;
 };
 
-struct GgufTensorInfo {
+struct QLINEAR_API GgufTensorInfo {
   std::string name;
   std::vector<std::uint64_t> shape;  // outermost first: GGUF's ne reversed
   std::uint32_t ggml_type = 0;
@@ -122,7 +123,7 @@ struct GgufTensorInfo {
   std::uint64_t element_count() const noexcept;
 };
 
-class GgufFile {
+class QLINEAR_API GgufFile {
  public:
   // Maps and validates the file: Error(io) when it cannot be read, Error(malformed_file) naming the
   // byte offset and the key or tensor when its contents break the format (see docs in gguf_reader.cpp),
@@ -172,7 +173,7 @@ class GgufFile {
 // finish(); a writer destroyed without finish() (an exception, an early return) leaves the target as
 // it was. The layout is the one ggml's reader requires: tensor data contiguous in declaration order,
 // each tensor at an offset that is a multiple of the alignment and padded with zeros to the next one.
-class GgufWriter {
+class QLINEAR_API GgufWriter {
  public:
   // Alignment: a power of two; anything but 32 is recorded as general.alignment (u32).
   explicit GgufWriter(std::filesystem::path target, std::uint64_t alignment = 32);
@@ -213,17 +214,19 @@ class GgufWriter {
 inline constexpr std::uint32_t ggml_quantization_version = 2;
 
 // ggml type ids and qlinear formats.
-std::optional<Format> format_for_ggml_type(std::uint32_t ggml_type);
+QLINEAR_API std::optional<Format> format_for_ggml_type(std::uint32_t ggml_type);
+QLINEAR_API
 std::uint32_t ggml_type_for(Format format);            // Error(unsupported) for the affine formats
+QLINEAR_API
 std::string_view ggml_type_name(std::uint32_t ggml_type);  // "q4_K", "iq2_xxs", ...; "unknown" beyond
 // general.file_type as llama.cpp writes it for a file of mostly `dominant` tensors (MOSTLY_Q4_0 = 2,
 // ...). Error(unsupported) for q8_1 and the affine formats, which llama.cpp has no file type for.
-std::uint32_t llama_file_type_for(Format dominant);
+QLINEAR_API std::uint32_t llama_file_type_for(Format dominant);
 
 // A QuantizedTensor's bytes as a GGUF tensor of shape {rows, cols} stores them: qlinear's rows are
 // unpadded exactly when cols is a multiple of the block size, so this is a view of q.data().
 // Error(invalid_argument) when cols is not a multiple of the block size, Error(unsupported) for the
 // affine formats.
-std::span<const std::byte> gguf_tensor_bytes(const QuantizedTensor& q);
+QLINEAR_API std::span<const std::byte> gguf_tensor_bytes(const QuantizedTensor& q);
 
 }  // namespace qlinear

@@ -12,6 +12,7 @@
 //   ncall when it is above 0, then optionally the chunk count and the dataset name.
 // docs/files.md lists everything the reader checks.
 
+#include <qlinear/export.h>
 #include <qlinear/error.hpp>
 
 #include <cstddef>
@@ -29,7 +30,7 @@ namespace io {
 struct ImatrixParser;
 }
 
-class ImportanceMatrix {
+class QLINEAR_API ImportanceMatrix {
  public:
   enum class Kind { gguf, legacy_dat };
 

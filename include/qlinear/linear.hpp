@@ -1,6 +1,7 @@
 #pragma once
 // QuantizedLinear: y = x · Wᵀ + b with W stored in a quantized format.
 
+#include <qlinear/export.h>
 #include <qlinear/tensor.hpp>
 
 #include <cstddef>
@@ -14,7 +15,7 @@ namespace kernels {
 struct PackedWeights;  // the kernels' interleaved copy of the weights (internal)
 }
 
-class QuantizedLinear {
+class QLINEAR_API QuantizedLinear {
  public:
   QuantizedLinear() = default;
 

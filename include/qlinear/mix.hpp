@@ -4,6 +4,7 @@
 // layers in q6_K), by rules that read the tensor names, the layer counts and the model's metadata.
 // docs/mixes.md lists the rules and which of them depend on the architecture.
 
+#include <qlinear/export.h>
 #include <qlinear/format.hpp>
 
 #include <cstdint>
@@ -20,17 +21,17 @@ enum class Mix : std::uint32_t {
   q6_K = 18, iq4_nl = 25, iq4_xs = 30,
 };
 
-struct MixInfo {
+struct QLINEAR_API MixInfo {
   Mix mix;
   std::string_view name;  // "q4_K_M", as qlinear spells formats ("Q4_K_M" for llama-quantize)
   Format base;            // the format of the tensors no rule picks out
 };
 
-std::span<const MixInfo> all_mixes() noexcept;  // in the order of llama.h's numbers
-const MixInfo& mix_info(Mix mix);
+QLINEAR_API std::span<const MixInfo> all_mixes() noexcept;  // in the order of llama.h's numbers
+QLINEAR_API const MixInfo& mix_info(Mix mix);
 // A mix named in any letter case. "q3_K", "q4_K" and "q5_K" are their _M mixes, as llama-quantize
 // reads them; float formats, q8_1 and the affine formats are not mixes (nullopt).
-std::optional<Mix> find_mix(std::string_view name) noexcept;
+QLINEAR_API std::optional<Mix> find_mix(std::string_view name) noexcept;
 inline std::uint32_t llama_file_type(Mix mix) noexcept { return static_cast<std::uint32_t>(mix); }
 
 }  // namespace qlinear

@@ -2,6 +2,7 @@
 // Whole-model quantization: every named tensor of a safetensors or GGUF file, by a plan of rules,
 // streamed one tensor at a time into a GGUF (or, for float formats, safetensors) file.
 
+#include <qlinear/export.h>
 #include <qlinear/calibration_file.hpp>
 #include <qlinear/mix.hpp>
 #include <qlinear/imatrix.hpp>
@@ -24,7 +25,7 @@ namespace qlinear {
 // A pattern is a glob matched against the whole name (`*` any run of characters, `?` one character,
 // `[abc]` / `[a-z]` / `[!a]` a set), or, prefixed with "re:", an ECMAScript regular expression that
 // must match the whole name.
-struct TensorRule {
+struct QLINEAR_API TensorRule {
   std::string pattern;
   std::optional<Format> format;
 
@@ -37,7 +38,7 @@ struct TensorRule {
 // format, or an affine one with its own layout (one candidate may be i4 in groups of 32, another i4
 // per channel; QuantPlan::affine is not used for candidates). Converts from a Format, so
 // `plan.candidates = {Format::q4_0, Format::q8_0}` works. docs/budget.md.
-struct QuantCandidate {
+struct QLINEAR_API QuantCandidate {
   Format format = Format::q8_0;
   AffineOptions affine{};  // i8 / i4 only; ignored (and left default) for the other formats
 
@@ -56,7 +57,7 @@ struct QuantCandidate {
 };
 
 // One candidate measured on one tensor: what it would take in the output and what error it makes.
-struct BudgetAlternative {
+struct QLINEAR_API BudgetAlternative {
   QuantCandidate candidate;
   std::uint64_t bytes = 0;  // exactly what it writes: codes, scales, zero points
   double error = 0;         // see BudgetChoice::measure
@@ -65,7 +66,7 @@ struct BudgetAlternative {
 
 // A size budget's choice for one tensor, among its alternatives (each candidate that can hold its
 // rows, in ascending bytes; where none can, the fallbacks a plain run of each would take).
-struct BudgetChoice {
+struct QLINEAR_API BudgetChoice {
   std::vector<BudgetAlternative> alternatives;
   std::size_t chosen = 0;  // index into alternatives
   // What `error` is: "output", ‖X(W−Q)ᵀ‖² on the tensor's calibration data (from XᵀX); "importance",
@@ -73,7 +74,7 @@ struct BudgetChoice {
   std::string measure;
 };
 
-struct QuantPlan {
+struct QLINEAR_API QuantPlan {
   Format default_format = Format::q8_0;
   std::vector<TensorRule> rules;  // in order, first match wins; they take precedence over the defaults
   AffineOptions affine{};         // for i8 / i4 targets
@@ -123,10 +124,10 @@ struct QuantPlan {
 // 64 and 32 (a multiple of 8 over the row padded to 32; "about": the fewest groups of at most that
 // many), i8 symmetric per channel with min-max clipping, and f16 when the target is at least 8.5 bits
 // per weight. The block formats whose blocks do not divide the row are left out later, by the output.
-std::vector<QuantCandidate> default_candidates(std::uint64_t cols, double target_bits_per_weight);
+QLINEAR_API std::vector<QuantCandidate> default_candidates(std::uint64_t cols, double target_bits_per_weight);
 
 // What happens to one tensor, decided before any data is read.
-struct TensorDecision {
+struct QLINEAR_API TensorDecision {
   std::string name;
   std::vector<std::uint64_t> shape;  // outermost first
   std::string format_in;             // "F32", "BF16", "q4_0", ...
@@ -138,7 +139,7 @@ struct TensorDecision {
 };
 
 // A size budget's totals (QuantPlan::target_bits_per_weight).
-struct BudgetSummary {
+struct QLINEAR_API BudgetSummary {
   double target_bits_per_weight = 0;
   std::uint64_t weights = 0;        // elements of every tensor, as ModelReport::weights counts them
   std::uint64_t budget_bytes = 0;   // the most bytes the target allows: bytes · 8 / weights <= target
@@ -152,7 +153,7 @@ struct BudgetSummary {
   double seconds = 0;               // measuring and choosing
 };
 
-struct TensorReport {
+struct QLINEAR_API TensorReport {
   TensorDecision decision;
   std::string format_out;
   std::uint64_t bytes_in = 0, bytes_out = 0;
@@ -166,7 +167,7 @@ struct TensorReport {
   double seconds = 0;
 };
 
-struct ModelReport {
+struct QLINEAR_API ModelReport {
   std::filesystem::path input, output;
   std::vector<TensorReport> tensors;
   std::uint64_t bytes_in = 0, bytes_out = 0, weights = 0;
@@ -184,7 +185,7 @@ struct ModelReport {
   std::string to_json() const;
 };
 
-struct ModelProgress {
+struct QLINEAR_API ModelProgress {
   std::size_t index = 0, count = 0;  // tensor `index` of `count` is done
   std::string_view name;
   std::uint64_t bytes_done = 0, bytes_total = 0;  // input bytes processed so far, of all
@@ -194,6 +195,7 @@ using ProgressCallback = std::function<void(const ModelProgress&)>;
 // The decisions quantize_model() would take for `input`, without writing anything. With a size
 // budget this measures every candidate (as quantize_model() does before writing), and `budget`,
 // when given, receives the totals.
+QLINEAR_API
 std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const QuantPlan& plan,
                                        bool gguf_output = true, BudgetSummary* budget = nullptr);
 
@@ -204,11 +206,12 @@ std::vector<TensorDecision> plan_model(const std::filesystem::path& input, const
 // (NAME.safetensors.index.json), or the first file of a GGUF split (NAME-00001-of-0000N.gguf); a
 // shard that is missing, truncated, holds a tensor another shard holds, or disagrees with the index
 // or the split keys is an Error naming it (docs/files.md).
+QLINEAR_API
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress = {});
 
 // How quantize_model() writes its output (what it writes is the plan's).
-struct OutputOptions {
+struct QLINEAR_API OutputOptions {
   // Split the output into several files as llama.cpp's gguf-split does (one of the two limits): a
   // file ends before the tensor that would take its tensor data past split_max_bytes (each tensor
   // counted padded to 32 bytes; metadata not counted), or every split_max_tensors tensors. GGUF
@@ -232,12 +235,13 @@ struct OutputOptions {
   bool split() const noexcept { return split_max_bytes != 0 || split_max_tensors != 0; }
 };
 
+QLINEAR_API
 ModelReport quantize_model(const std::filesystem::path& input, const std::filesystem::path& output,
                            const QuantPlan& plan, const ProgressCallback& progress, const OutputOptions& options);
 
 // The difference between two files of the same model, tensor by tensor (A is the reference). Every
 // format qlinear can read is dequantized to floats first, so any two formats compare.
-struct TensorComparison {
+struct QLINEAR_API TensorComparison {
   std::string name;
   std::vector<std::uint64_t> shape;
   std::string format_a, format_b;
@@ -248,7 +252,7 @@ struct TensorComparison {
   double output_error2 = 0, output_signal2 = 0;
 };
 
-struct ModelComparison {
+struct QLINEAR_API ModelComparison {
   std::filesystem::path a, b;
   std::vector<TensorComparison> tensors;  // in A's order, for names in both files
   std::vector<std::string> only_in_a, only_in_b;
@@ -268,6 +272,7 @@ struct ModelComparison {
 // `activations`, when given, is a CalibrationFile (activations or statistics) whose entries are
 // matched to A's tensors by name; an entry whose width is not the tensor's row length is noted, not
 // used.
+QLINEAR_API
 ModelComparison compare_models(const std::filesystem::path& a, const std::filesystem::path& b,
                                const CalibrationFile* activations = nullptr);
 

@@ -7,6 +7,7 @@
 // Results may differ in the last bits between instruction-set levels (their float sums run in a
 // different order); every level stays within the documented error of the product it computes.
 
+#include <qlinear/export.h>
 #include <cstddef>
 #include <string_view>
 
@@ -17,26 +18,26 @@ namespace qlinear {
 // kernel of their own at a level run the next lower level's.
 enum class Isa { scalar, avx2, avx512 };
 
-std::string_view isa_name(Isa isa) noexcept;
-Isa parse_isa(std::string_view name);  // "scalar", "avx2" or "avx512"; Error(invalid_argument) otherwise
+QLINEAR_API std::string_view isa_name(Isa isa) noexcept;
+QLINEAR_API Isa parse_isa(std::string_view name);  // "scalar", "avx2" or "avx512"; Error(invalid_argument) otherwise
 
 // The highest level this CPU and this build support.
-Isa best_isa() noexcept;
+QLINEAR_API Isa best_isa() noexcept;
 
 // The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA=scalar|avx2|avx512
 // (read once) or by set_isa(). Throws Error(invalid_argument) while QLINEAR_ISA holds an unknown name.
-Isa active_isa();
+QLINEAR_API Isa active_isa();
 
 // Forces a level at or below best_isa() (Error(unsupported) above it). Affects calls that start
 // afterwards; a call already running finishes at the level it started with.
-void set_isa(Isa isa);
+QLINEAR_API void set_isa(Isa isa);
 
 // Threads that forward() and quantize() may use, the calling thread included. 0 restores the
 // default: QLINEAR_NUM_THREADS when set, else the number of hardware threads. Threads are created
 // once and reused; a call made while another call is using them runs on the calling thread alone.
-void set_num_threads(std::size_t count);
+QLINEAR_API void set_num_threads(std::size_t count);
 
 // The count in use; Error(invalid_argument) while QLINEAR_NUM_THREADS is not a count in 1..1024.
-std::size_t num_threads();
+QLINEAR_API std::size_t num_threads();
 
 }  // namespace qlinear

@@ -4,6 +4,7 @@
 // file and validates the header as the reference implementation does; the writer streams tensors into
 // a temporary file that replaces the target only when complete.
 
+#include <qlinear/export.h>
 #include <qlinear/error.hpp>
 
 #include <cstddef>
@@ -24,7 +25,7 @@ class AtomicFile;
 struct SafetensorsParser;
 }  // namespace io
 
-struct SafetensorsTensorInfo {
+struct QLINEAR_API SafetensorsTensorInfo {
   std::string name;
   std::string dtype;                 // "F32", "F16", "BF16", ... as written in the file
   std::vector<std::uint64_t> shape;  // outermost first, as in the file; [] is a scalar
@@ -34,9 +35,9 @@ struct SafetensorsTensorInfo {
 };
 
 // Bits per element of a safetensors dtype ("F32" → 32, "F4" → 4), 0 for a name the format lacks.
-std::size_t safetensors_dtype_bits(std::string_view dtype) noexcept;
+QLINEAR_API std::size_t safetensors_dtype_bits(std::string_view dtype) noexcept;
 
-class SafetensorsFile {
+class QLINEAR_API SafetensorsFile {
  public:
   // Maps and validates the file: Error(io) when it cannot be read; Error(malformed_file) naming the
   // file, the tensor and the problem when the header is too long for the file, not JSON, has duplicate
@@ -74,7 +75,7 @@ class SafetensorsFile {
 // Streaming writer: declare metadata and tensors, write the header, then each tensor's bytes in the
 // declared order (they are stored back to back in that order). Atomic as GgufWriter: the target is
 // replaced by finish() only; a writer destroyed before that leaves the target as it was.
-class SafetensorsWriter {
+class QLINEAR_API SafetensorsWriter {
  public:
   explicit SafetensorsWriter(std::filesystem::path target);
   SafetensorsWriter(const SafetensorsWriter&) = delete;

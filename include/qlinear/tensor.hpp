@@ -1,6 +1,7 @@
 #pragma once
 // Quantized weight matrices: quantize, dequantize, and measure what quantization cost.
 
+#include <qlinear/export.h>
 #include <qlinear/format.hpp>
 
 #include <cstddef>
@@ -17,7 +18,7 @@ class Calibration;  // <qlinear/calibration.hpp>
 //   symmetric:  w ≈ s·q, q in [-127, 127] (i8) or [-7, 7] (i4), zero is exact.
 //   asymmetric: w ≈ s·(q − z), q in [0, 255] (i8) or [0, 15] (i4), z an integer zero point chosen so
 //               that zero is exact; the clipping range always includes 0.
-struct AffineOptions {
+struct QLINEAR_API AffineOptions {
   bool symmetric = true;
   enum class Granularity { tensor, channel, group } granularity = Granularity::channel;
   std::size_t group_size = 0;  // inputs per scale for Granularity::group: a multiple of 8, e.g. 32/64/128
@@ -32,7 +33,7 @@ struct AffineOptions {
 // A row-major [rows, cols] matrix of quantized weights: rows = out_features, cols = in_features.
 // Rows are zero-padded to the format's row alignment inside the tensor; cols() keeps the true size.
 // The stored bytes are immutable and shared between copies.
-class QuantizedTensor {
+class QLINEAR_API QuantizedTensor {
  public:
   QuantizedTensor() = default;
 
@@ -88,7 +89,7 @@ class QuantizedTensor {
 enum class Method { reference, search, gptq };
 
 // Everything quantize() can be told beyond the format.
-struct QuantizeOptions {
+struct QLINEAR_API QuantizeOptions {
   AffineOptions affine{};               // i8 / i4 only
   // One weight >= 0 per input column (cols values), or empty: how much an error in that column
   // costs, e.g. the mean x² of the column's activations (what llama.cpp's importance matrix holds).
@@ -112,14 +113,16 @@ struct QuantizeOptions {
 // w is row-major [rows, cols]. Throws Error on an empty shape, a span shorter or longer than rows·cols,
 // NaN or Inf (naming the row and column), affine options out of range, or importance weights that are
 // not cols finite values >= 0.
+QLINEAR_API
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const AffineOptions& affine = {});
+QLINEAR_API
 QuantizedTensor quantize(std::span<const float> w, std::size_t rows, std::size_t cols, Format format,
                          const QuantizeOptions& options);
 
-std::vector<float> dequantize(const QuantizedTensor& q);  // [rows, cols]
+QLINEAR_API std::vector<float> dequantize(const QuantizedTensor& q);  // [rows, cols]
 
-struct QuantStats {
+struct QLINEAR_API QuantStats {
   double rmse = 0;      // sqrt(mean((w − ŵ)²))
   double max_abs = 0;   // max |w − ŵ|
   double sqnr_db = 0;   // 10·log10(Σw² / Σ(w − ŵ)²); +inf when the error is zero
@@ -129,6 +132,6 @@ struct QuantStats {
   double rel_rmse = 0;       // rmse / sqrt(mean(w²)); 0 when w is all zero and reproduced exactly
 };
 
-QuantStats measure(std::span<const float> original, const QuantizedTensor& q);
+QLINEAR_API QuantStats measure(std::span<const float> original, const QuantizedTensor& q);
 
 }  // namespace qlinear

@@ -16,5 +16,15 @@ int main() {
        .calibration = qlinear::AffineOptions::Calibration::mse});
   const qlinear::QuantStats s = qlinear::measure(w, q);
   std::printf("i4 group-32 asymmetric: rmse %g, %zu bytes\n", s.rmse, s.bytes);
-  return y[0] == 6.5f && y[1] == 14.5f && s.bytes == q.nbytes() ? 0 : 1;
+
+  // Thrown inside the library, caught here by its type: with the shared library this needs the
+  // exported type information of qlinear::Error.
+  bool caught = false;
+  try {
+    qlinear::parse_format("q3_0");
+  } catch (const qlinear::Error& e) {
+    caught = e.code() == qlinear::ErrorCode::unknown_format;
+  }
+  std::printf("parse_format(\"q3_0\") threw qlinear::Error: %s\n", caught ? "yes" : "no");
+  return y[0] == 6.5f && y[1] == 14.5f && s.bytes == q.nbytes() && caught ? 0 : 1;
 }
