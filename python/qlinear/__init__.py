@@ -79,7 +79,7 @@ __all__ = [
 
 def _print_progress(p):
     """quantize_model(progress=True): one line on stderr, rewritten after each tensor."""
-    done = p["index"] + 1
+    done = p["index"]  # tensors done so far, counted from 1
     end = "\n" if done == p["count"] else ""
     _sys.stderr.write(f"\rquantizing {done}/{p['count']} {p['name'][:60]:<60}{end}")
     _sys.stderr.flush()

@@ -242,8 +242,9 @@ def quantize_(model, type="q8_0", rules=None, skip=(), method="reference", calib
               affine=None, damping=0.01):
     """Replaces every nn.Linear of `model` (the model itself too) by a QuantizedLinear, in place.
 
-    type: a format ('q4_0', 'q4_K', 'i4', ...) for every Linear, or llama-quantize's mix name
-    ('q4_k_m', any case), read per module as module_format() says. rules: {pattern: format} or
+    type: a format ('q4_0', 'q4_K', 'i4', ...) for every Linear, llama-quantize's mix name
+    ('q4_k_m', any case), read per module as module_format() says, or rules in place of a type
+    (then the modules no rule matches stay as they are). rules: {pattern: format} or
     ['PATTERN=FORMAT', ...] on the modules' qualified names (globs, or 're:' + a regular
     expression; first match wins; format None or 'keep' leaves the module as it is); they take
     precedence over `type`. skip: patterns of modules left as they are. method: 'reference',
@@ -252,9 +253,13 @@ def quantize_(model, type="q8_0", rules=None, skip=(), method="reference", calib
     search weighs by. affine, damping: as qlinear.quantize. Returns the model.
     Errors name the module: qlinear.Error's message starts with it.
     """
-    rule_list = _rules(rules)
-    mix = _mix_base(type) if not any(f["name"] == type for f in _q.formats()) else None
-    if mix is None and not any(f["name"] == type for f in _q.formats()):
+    if not isinstance(type, str):  # rules in place of a type: modules no rule matches are kept
+        rule_list, type = _rules(type) + _rules(rules), None
+    else:
+        rule_list = _rules(rules)
+    known = type is None or any(f["name"] == type for f in _q.formats())
+    mix = None if known else _mix_base(type)
+    if not known and mix is None:
         e = _q.ArgumentError(f"unknown type '{type}': a format ({', '.join(f['name'] for f in _q.formats())}) "
                              f"or a mix ({', '.join(_q.mixes())})")
         e.code = "unknown_format"
@@ -267,7 +272,7 @@ def quantize_(model, type="q8_0", rules=None, skip=(), method="reference", calib
             continue
         fmt = next((f for p, f in rule_list if _matches(p, name)), "")
         if fmt == "":
-            fmt = module_format(name, module, type) if mix else type
+            fmt = module_format(name, module, type) if mix else type  # None: no rule, no type
         if fmt is not None:
             targets.append((name, module, fmt))
 

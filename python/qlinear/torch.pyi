@@ -30,7 +30,7 @@ class QuantizedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 def module_format(name: str, linear: nn.Linear, type_: str) -> str: ...
-def quantize_(model: nn.Module, type: str = ...,
+def quantize_(model: nn.Module, type: Union[str, Mapping[str, Optional[str]], Sequence[str]] = ...,
               rules: Union[None, Mapping[str, Optional[str]], Sequence[Union[str, Sequence[Optional[str]]]]] = ...,
               skip: Iterable[str] = ..., method: str = ...,
               calibration: Optional[Mapping[str, qlinear.Calibration]] = ..., affine: Any = ...,
