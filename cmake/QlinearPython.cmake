@@ -12,6 +12,16 @@ if(DEFINED QLINEAR_BUILD_PYTHON AND NOT QLINEAR_BUILD_PYTHON)
   return()
 endif()
 
+# A sanitized module cannot load into an interpreter that was not started with the sanitizer
+# runtimes, so sanitizer and fuzzing builds leave the module out.
+if(QLINEAR_SANITIZE OR QLINEAR_BUILD_FUZZ)
+  if(QLINEAR_BUILD_PYTHON)
+    message(FATAL_ERROR "QLINEAR_BUILD_PYTHON cannot be combined with QLINEAR_SANITIZE or QLINEAR_BUILD_FUZZ")
+  endif()
+  message(STATUS "qlinear Python module skipped: sanitizer build")
+  return()
+endif()
+
 if(NOT DEFINED Python_EXECUTABLE AND EXISTS /usr/bin/python3)
   set(Python_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "The Python interpreter the qlinear module is built for")
 endif()

@@ -112,6 +112,11 @@ class QuantizedLinear(nn.Module):
 
     def forward(self, x):
         shape = x.shape
+        if x.dim() == 0 or shape[-1] != self.in_features:
+            e = _q.ArgumentError(f"x must be [..., in_features] with in_features = {self.in_features}, "
+                                 f"got shape {tuple(shape)}")
+            e.code = "size_mismatch"
+            raise e
         y = self.layer(_as_numpy(x).reshape(-1, self.in_features))
         return torch.from_numpy(y).reshape(*shape[:-1], self.out_features)
 

@@ -6,6 +6,7 @@
 
 #include <qlinear/linear.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -140,7 +141,20 @@ void bind_quantized_linear(py::module_& m) {
         const std::vector<float> w = l.dequantize_weights();
         return copy_array<float>(w, {static_cast<py::ssize_t>(l.out_features()), static_cast<py::ssize_t>(l.in_features())});
       }, "The weights as float32 [out_features, in_features].")
-      .def("__repr__", &layer_repr);
+      .def("__repr__", &layer_repr)
+      .def("_time_forward",
+           [](const QuantizedLinear& layer, const FloatArray& x, std::size_t calls) {
+             // The C++ side of bench/python_bench.py: `calls` forward passes on x [batch, in] into
+             // one output buffer, timed in C++, so the Python call's overhead is the difference.
+             require_ndim(x, 2, "x", "2-D [batch, in_features]");
+             const auto batch = static_cast<std::size_t>(x.shape(0));
+             std::vector<float> y(batch * layer.out_features());
+             py::gil_scoped_release release;
+             const auto start = std::chrono::steady_clock::now();
+             for (std::size_t i = 0; i < calls; ++i) layer.forward(span_of(x), batch, y);
+             return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+           },
+           py::arg("x"), py::arg("calls"), "Seconds that `calls` forward passes take in C++ (for benchmarks).");
 }
 
 void bind_calibration(py::module_& m) {

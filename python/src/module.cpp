@@ -243,8 +243,12 @@ void bind_quantized_tensor(py::module_& m) {
       .def_static("from_blocks",
                   [](const std::string& format, std::size_t rows, std::size_t cols, py::buffer data) {
                     const py::buffer_info b = data.request();
-                    if (b.ndim > 0 && b.strides.back() != b.itemsize) {
-                      throw Error(ErrorCode::invalid_argument, "from_blocks: data must be contiguous bytes");
+                    py::ssize_t expected = b.itemsize;
+                    for (py::ssize_t i = b.ndim - 1; i >= 0; --i) {
+                      if (b.shape[i] != 1 && b.strides[i] != expected) {
+                        throw Error(ErrorCode::invalid_argument, "from_blocks: data must be C-contiguous bytes");
+                      }
+                      expected *= b.shape[i];
                     }
                     const auto* p = static_cast<const std::byte*>(b.ptr);
                     return QuantizedTensor::from_blocks(format_from(format), rows, cols,

@@ -115,6 +115,10 @@ def test_from_blocks_copies_the_bytes(rng):
     np.testing.assert_array_equal(np.asarray(copy), np.asarray(q))
     assert not np.shares_memory(np.asarray(copy), np.asarray(q))
     assert "q4_K" in repr(copy) and "(3, 256)" in repr(copy)
+    as_bytes = qlinear.QuantizedTensor.from_blocks("q4_K", 3, 256, np.asarray(q).tobytes())
+    np.testing.assert_array_equal(np.asarray(as_bytes), np.asarray(q))
+    with pytest.raises(qlinear.ArgumentError, match="C-contiguous"):
+        qlinear.QuantizedTensor.from_blocks("q4_K", 3, 256, np.asfortranarray(np.asarray(q)))
 
 
 @pytest.mark.parametrize("call, message", [

@@ -49,6 +49,8 @@ def test_from_linear_matches_functional_linear(fmt):
     check_against_functional(m, torch.randn(256, 4).t())     # not contiguous: converted once
     y64 = m(torch.randn(3, 256, dtype=torch.float64))
     assert y64.dtype == torch.float32
+    with pytest.raises(ValueError, match="in_features = 256, got shape \\(2, 128\\)"):
+        m(torch.randn(2, 128))  # as many values as one row: must not be read as one
 
 
 def test_outputs_are_zero_copy():
