@@ -280,8 +280,23 @@ void bind_quantized_tensor(py::module_& m) {
 
 }  // namespace
 
+namespace {
+
+// FloatArray::check_ without making a dtype object per call: on the path of every layer call, where
+// it saved a measurable part of the call's overhead on a 64×64 layer.
+bool is_native_float32_c_contiguous(py::handle obj) {
+  const auto& api = py::detail::npy_api::get();
+  if (!api.PyArray_Check_(obj.ptr())) return false;
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  return d->type_num == py::detail::npy_api::NPY_FLOAT_ && d->byteorder != '>' && (a->flags & kFlags) == kFlags;
+}
+
+}  // namespace
+
 FloatArray as_float32(py::handle obj, const char* what) {
-  if (FloatArray::check_(obj)) return py::reinterpret_borrow<FloatArray>(obj);
+  if (is_native_float32_c_contiguous(obj)) return py::reinterpret_borrow<FloatArray>(obj);
   py::array a = py::array::ensure(obj);
   if (!a) {
     throw py::type_error(std::string(what) + ": expected an array of float32 (or numbers numpy converts), got " +

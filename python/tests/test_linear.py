@@ -40,6 +40,10 @@ def test_shapes_out_and_properties(rng):
     np.testing.assert_array_equal(layer(x[1]), y[1])          # [in] -> [out]
     np.testing.assert_array_equal(layer.forward(x.astype(np.float64)), y)  # converted once
     np.testing.assert_array_equal(layer(np.asfortranarray(x)), y)
+    np.testing.assert_array_equal(layer(x.astype(">f4")), y)  # big-endian: converted too
+    unaligned = np.frombuffer(b"\0" + x.tobytes(), np.float32, x.size, 1).reshape(x.shape)
+    assert not unaligned.flags.aligned
+    np.testing.assert_array_equal(layer(unaligned), y)
     out = np.empty((3, 16), np.float32)
     assert layer(x, out=out) is not None and np.array_equal(out, y)
     assert layer(np.zeros((0, 64), np.float32)).shape == (0, 16)
