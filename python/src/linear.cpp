@@ -14,6 +14,18 @@ namespace qlinear::python {
 
 namespace {
 
+// A new C-contiguous float32 array straight from numpy's C API with one dtype made once: the
+// general py::array_t constructor builds a dtype and shape vectors per call, a measurable part of
+// a 64×64 layer's call.
+FloatArray new_float_array(int ndim, const py::ssize_t* dims) {
+  static PyObject* const descr = py::dtype::of<float>().release().ptr();  // lives as long as the process
+  const auto& api = py::detail::npy_api::get();
+  Py_INCREF(descr);  // PyArray_NewFromDescr steals a reference
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, dims, nullptr, nullptr, 0, nullptr);
+  if (!a) throw py::error_already_set();
+  return py::reinterpret_steal<FloatArray>(a);
+}
+
 // x: [batch, in] or [in]. Returns y shaped like x with in_features replaced by out_features.
 py::array forward_array(const QuantizedLinear& layer, py::handle x_obj, py::handle out_obj) {
   const FloatArray x = as_float32(x_obj, "x");
@@ -26,7 +38,8 @@ py::array forward_array(const QuantizedLinear& layer, py::handle x_obj, py::hand
   const auto out_features = static_cast<py::ssize_t>(layer.out_features());
   FloatArray y;
   if (out_obj.is_none()) {
-    y = x.ndim() == 2 ? FloatArray({static_cast<py::ssize_t>(batch), out_features}) : FloatArray(out_features);
+    const py::ssize_t dims[2] = {static_cast<py::ssize_t>(batch), out_features};
+    y = x.ndim() == 2 ? new_float_array(2, dims) : new_float_array(1, dims + 1);
   } else {
     // Written in place: it must already be what forward writes, so no conversion happens behind the
     // caller's back.
