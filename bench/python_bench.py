@@ -7,7 +7,9 @@
    4096x4096 nn.Linear, batch 1 and 128, 1 and 2 threads, with each one's output error against the
    float layer (||y - y_float|| / ||y_float||).
 
-Every time is the median of --repeats runs of a loop long enough to take ~--min-time seconds.
+Every time is the median of --repeats runs of a loop long enough to take ~--min-time seconds; the
+two sides run alternately, and overheads, ratios and speedups are the medians over adjacent pairs
+(on a shared machine the load changes from one second to the next).
 Run: PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [--quick]
 """
 
@@ -74,10 +76,11 @@ def overhead(args, rng):
             for _ in range(args.repeats):
                 cpp.append(median_cpp(layer, x, args.min_time, 1))
                 py.append(median_seconds(lambda: layer(x), args.min_time, 1))
-            p, c = statistics.median(py), statistics.median(cpp)
+            # The overhead and ratio are medians over the adjacent pairs, which met the same load.
             rows.append({"shape": f"{out_f}x{in_f}", "format": fmt, "batch": batch, "threads": threads,
-                         "python_us": p * 1e6, "cpp_us": c * 1e6, "overhead_us": (p - c) * 1e6,
-                         "ratio": p / c})
+                         "python_us": statistics.median(py) * 1e6, "cpp_us": statistics.median(cpp) * 1e6,
+                         "overhead_us": statistics.median(a - b for a, b in zip(py, cpp)) * 1e6,
+                         "ratio": statistics.median(a / b for a, b in zip(py, cpp))})
     return rows
 
 
@@ -105,18 +108,19 @@ def versus_torch(args, rng):
                 for _ in range(args.repeats):
                     t_torch.append(median_seconds(lambda: dyn(x), args.min_time, 1))
                     t_ql.append(median_seconds(lambda: ql(x), args.min_time, 1))
-                a, b = statistics.median(t_torch), statistics.median(t_ql)
-                rows.append({"batch": batch, "threads": threads, "torch_dynamic_int8_ms": a * 1e3,
-                             "qlinear_q8_0_ms": b * 1e3, "speedup": a / b, "torch_rel_err": e_torch,
-                             "qlinear_rel_err": e_ql})
+                rows.append({"batch": batch, "threads": threads,
+                             "torch_dynamic_int8_ms": statistics.median(t_torch) * 1e3,
+                             "qlinear_q8_0_ms": statistics.median(t_ql) * 1e3,
+                             "speedup": statistics.median(a / b for a, b in zip(t_torch, t_ql)),
+                             "torch_rel_err": e_torch, "qlinear_rel_err": e_ql})
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--features", type=int, default=4096)
     parser.add_argument("--quick", action="store_true", help="small and short, to check the script runs")
     parser.add_argument("--no-torch", action="store_true")
@@ -126,6 +130,11 @@ def main():
         args.repeats, args.min_time, args.features = 3, 0.01, 256
     rng = np.random.default_rng(0)
     result = {"cpu": cpu_model(), "isa": qlinear.isa(), "overhead": overhead(args, rng)}
+    try:
+        import torch
+        result["torch_engine"] = f"torch {torch.__version__}, quantized engine {torch.backends.quantized.engine}"
+    except ImportError:
+        args.no_torch = True
     if not args.no_torch:
         result["torch"] = versus_torch(args, rng)
     if args.json:
@@ -138,7 +147,8 @@ def main():
         print(f"{r['shape']:>10} {r['format']:>6} {r['batch']:>5} {r['threads']:>3} {r['python_us']:>10.2f} "
               f"{r['cpp_us']:>10.2f} {r['overhead_us']:>9.2f} {r['ratio']:>6.3f}")
     if "torch" in result:
-        print(f"\nqlinear.torch q8_0 vs torch quantize_dynamic int8, {args.features}x{args.features} (median ms)")
+        print(f"\nqlinear.torch q8_0 vs torch quantize_dynamic int8 ({result['torch_engine']}), "
+              f"{args.features}x{args.features} (median ms)")
         print(f"{'batch':>5} {'thr':>3} {'torch int8':>11} {'qlinear':>9} {'speedup':>8} {'torch err':>10} {'q8_0 err':>9}")
         for r in result["torch"]:
             print(f"{r['batch']:>5} {r['threads']:>3} {r['torch_dynamic_int8_ms']:>11.3f} {r['qlinear_q8_0_ms']:>9.3f} "
