@@ -183,3 +183,21 @@ def test_calibration_file_drives_gptq(tmp_path, rng):
     expect = qlinear.quantize(w.reshape(-1, w.shape[-1]), "q4_0", method="gptq", calibration=cal)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(expect))
     assert qlinear.read_metadata(tmp_path / "cal.gguf")["imatrix.datasets"] == ["random"]
+
+
+def test_imatrix_weights_the_search(tmp_path, rng):
+    """A calibration GGUF is also an importance matrix (llama.cpp's layout): imatrix= weights each
+    tensor with an entry by in_sum2 / counts, as quantize(importance=...) does."""
+    name = "conv2d_166.w_0"
+    cal = qlinear.Calibration(128)
+    cal.add(rng.standard_normal((32, 128)) * np.linspace(0.1, 4, 128))
+    qlinear.write_calibration(tmp_path / "imatrix.gguf", {name: cal})
+    report = qlinear.quantize_model(MODEL, tmp_path / "w.gguf", type="q4_0", imatrix=tmp_path / "imatrix.gguf")
+    assert [t["name"] for t in report["tensors"] if t["importance"]] == [name]
+    stats = qlinear.read_tensors(tmp_path / "imatrix.gguf")
+    importance = stats[name + ".in_sum2"].reshape(-1) / np.float32(np.round(stats[name + ".counts"].reshape(-1)[0]))
+    w = qlinear.read_tensors(MODEL)[name]
+    expect = qlinear.quantize(w, "q4_0", importance=importance)
+    got = qlinear.read_tensors(tmp_path / "w.gguf")[name]
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expect))
+    assert not np.array_equal(np.asarray(got), np.asarray(qlinear.quantize(w, "q4_0")))
