@@ -200,3 +200,11 @@ def test_docstrings_are_useful():
         obj = getattr(qlinear, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_importing_qlinear_leaves_torch_alone():
+    """qlinear.torch is imported only when asked for: numpy users need no torch."""
+    import subprocess
+    import sys
+    code = "import sys, qlinear; assert 'torch' not in sys.modules and 'qlinear.torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
