@@ -17,6 +17,7 @@
 #include <bit>
 #include <cfloat>
 #include <limits>
+#include <memory>
 #include <random>
 
 namespace qlinear {
@@ -575,6 +576,22 @@ TEST(QuantizeErrors, FromBlocksChecksTheByteCount) {
                                       ErrorCode::size_mismatch);
   EXPECT_NE(m.find("expected 72, got 36"), std::string::npos) << m;
   error_message([&] { QuantizedTensor::from_blocks(Format::i8, 2, 20, bytes); }, ErrorCode::invalid_argument);
+}
+
+// view_blocks shares the owner's bytes (a mapped file, for read_tensors in Python) instead of copying.
+TEST(QuantizeErrors, ViewBlocksSharesTheBytesAndChecksThem) {
+  auto owner = std::make_shared<std::vector<std::byte>>(2 * 18 + 32);
+  auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(owner->data()) + 15) / 16 * 16);
+  std::shared_ptr<const std::byte> blocks(owner, aligned);
+  const QuantizedTensor q = QuantizedTensor::view_blocks(Format::q4_0, 2, 20, blocks, 2 * 18);
+  EXPECT_EQ(q.data().data(), aligned);
+  EXPECT_EQ(q.row_bytes(), 18u);
+  EXPECT_EQ(owner.use_count(), 3);  // owner, blocks and the tensor's copy
+  error_message([&] { QuantizedTensor::view_blocks(Format::q4_0, 2, 40, blocks, 36); }, ErrorCode::size_mismatch);
+  error_message([&] { QuantizedTensor::view_blocks(Format::i8, 2, 20, blocks, 36); }, ErrorCode::invalid_argument);
+  const std::string m = error_message(
+      [&] { QuantizedTensor::view_blocks(Format::q4_0, 2, 20, {owner, aligned + 1}, 36); }, ErrorCode::invalid_argument);
+  EXPECT_NE(m.find("16 bytes"), std::string::npos) << m;
 }
 
 }  // namespace

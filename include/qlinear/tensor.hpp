@@ -62,6 +62,14 @@ class QLINEAR_API QuantizedTensor {
   static QuantizedTensor from_blocks(Format format, std::size_t rows, std::size_t cols,
                                      std::span<const std::byte> blocks);
 
+  // Wraps blocks without copying them (e.g. a tensor inside a memory-mapped file): `blocks` points at
+  // `size` bytes in the layout from_blocks takes, and whoever it shares ownership with (use the
+  // aliasing constructor of std::shared_ptr) keeps them alive as long as any copy of the tensor. The
+  // bytes must not change meanwhile, and must start at a multiple of 16 bytes (the kernels read
+  // blocks in place): Error(invalid_argument) otherwise, so a caller can copy with from_blocks.
+  static QuantizedTensor view_blocks(Format format, std::size_t rows, std::size_t cols,
+                                     std::shared_ptr<const std::byte> blocks, std::size_t size);
+
   // Wraps an affine tensor's parts (copied). Checks every size against the options.
   static QuantizedTensor from_affine(Format format, std::size_t rows, std::size_t cols,
                                      const AffineOptions& options, std::span<const std::byte> codes,

@@ -9,6 +9,7 @@
 #include <qlinear/error.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -122,6 +123,28 @@ QuantizedTensor QuantizedTensor::from_blocks(Format format, std::size_t rows, st
   QuantizedTensor t = TensorBuilder::allocate(format, rows, cols, storage);
   check_bytes("bytes", blocks.size(), t.rows_ * t.row_bytes_, format, rows, cols);
   std::memcpy(storage, blocks.data(), blocks.size());
+  return t;
+}
+
+QuantizedTensor QuantizedTensor::view_blocks(Format format, std::size_t rows, std::size_t cols,
+                                             std::shared_ptr<const std::byte> blocks, std::size_t size) {
+  check_shape(rows, cols);
+  const FormatInfo& info = formats::traits(format).info;
+  if (info.affine) {
+    throw Error(ErrorCode::invalid_argument, "view_blocks: " + std::string(format_name(format)) +
+                                                 " is affine; use from_affine");
+  }
+  if (reinterpret_cast<std::uintptr_t>(blocks.get()) % 16 != 0) {
+    throw Error(ErrorCode::invalid_argument, "view_blocks: the blocks do not start at a multiple of 16 bytes");
+  }
+  QuantizedTensor t;
+  t.format_ = format;
+  t.rows_ = rows;
+  t.cols_ = cols;
+  t.padded_cols_ = core::round_up(cols, info.row_alignment);
+  t.row_bytes_ = formats::padded_row_bytes(info, cols);
+  check_bytes("bytes", size, core::checked_mul(rows, t.row_bytes_, "tensor bytes"), format, rows, cols);
+  t.data_ = std::move(blocks);
   return t;
 }
 
