@@ -13,6 +13,8 @@ shared machine the load changes from one second to the next). --isa names qlinea
 to measure (default: the best this CPU has, then avx2 where that is lower, which is what an
 AVX2-only CPU such as Zen 3 gets); each repeat runs every level in turn, through set_isa(). The
 load average is printed before and after, since absolute times on a shared machine follow it.
+torch's oneDNN picks its own level; ONEDNN_MAX_CPU_ISA=AVX2 in the environment caps it, so that
+`ONEDNN_MAX_CPU_ISA=AVX2 ... --isa avx2` puts both sides where an AVX2-only CPU puts them.
 Run: PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [--quick] [--rows torch] [--isa avx2]
 """
 
@@ -160,6 +162,8 @@ def main():
     try:
         import torch
         result["torch_engine"] = f"torch {torch.__version__}, quantized engine {torch.backends.quantized.engine}"
+        if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+            result["torch_engine"] += f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
     except ImportError:
         args.no_torch = True
     if "torch" in args.rows and not args.no_torch:

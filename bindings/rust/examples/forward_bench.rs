@@ -94,8 +94,8 @@ fn main() -> Result<(), qlinear::Error> {
     let (repeats, min_time) = (11, 0.1);
     qlinear::set_num_threads(1)?;
     println!(
-        "{:>10} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}",
-        "shape", "format", "C (FFI) µs", "forward_into", "forward", "into - C", "fwd - C"
+        "{:>10} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>7} {:>7}",
+        "shape", "format", "C (FFI) µs", "forward_into", "forward", "into - C", "fwd - C", "into/C", "fwd/C"
     );
     for &(out_f, in_f) in &[(64usize, 64usize), (4096, 4096)] {
         let w = weights(out_f * in_f, 1);
@@ -131,15 +131,18 @@ fn main() -> Result<(), qlinear::Error> {
             alloc.push(seconds_per_call(&mut || drop(layer.forward(&x, 1).unwrap()), min_time));
         }
         let diff = |a: &[f64]| median(a.iter().zip(&c).map(|(a, c)| a - c).collect());
+        let ratio = |a: &[f64]| median(a.iter().zip(&c).map(|(a, c)| a / c).collect());
         println!(
-            "{:>10} {:>6} {:>12.3} {:>12.3} {:>12.3} {:>10.3} {:>10.3}",
+            "{:>10} {:>6} {:>12.3} {:>12.3} {:>12.3} {:>10.3} {:>10.3} {:>7.3} {:>7.3}",
             format!("{}x{}", out_f, in_f),
             "q4_0",
             median(c.clone()) * 1e6,
             median(into.clone()) * 1e6,
             median(alloc.clone()) * 1e6,
             diff(&into) * 1e6,
-            diff(&alloc) * 1e6
+            diff(&alloc) * 1e6,
+            ratio(&into),
+            ratio(&alloc)
         );
         unsafe { qlinear_layer_free(raw) };
     }
