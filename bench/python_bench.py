@@ -8,14 +8,20 @@
    float layer (||y - y_float|| / ||y_float||).
 
 Every time is the median of --repeats runs of a loop long enough to take ~--min-time seconds; the
-two sides run alternately, and overheads, ratios and speedups are the medians over adjacent pairs
-(on a shared machine the load changes from one second to the next).
-Run: PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [--quick]
+sides run alternately, and overheads, ratios and speedups are the medians over adjacent runs (on a
+shared machine the load changes from one second to the next). --isa names qlinear's kernel levels
+to measure (default: the best this CPU has, then avx2 where that is lower, which is what an
+AVX2-only CPU such as Zen 3 gets); each repeat runs every level in turn, through set_isa(). The
+load average is printed before and after, since absolute times on a shared machine follow it.
+torch's oneDNN picks its own level; ONEDNN_MAX_CPU_ISA=AVX2 in the environment caps it, so that
+`ONEDNN_MAX_CPU_ISA=AVX2 ... --isa avx2` puts both sides where an AVX2-only CPU puts them.
+Run: PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [--quick] [--rows torch] [--isa avx2]
 """
 
 import argparse
 import copy
 import json
+import os
 import platform
 import statistics
 import time
@@ -72,15 +78,21 @@ def overhead(args, rng):
         for threads in args.threads:
             qlinear.set_num_threads(threads)
             # Interleaved, so that a change in the machine's load hits both sides alike.
-            py, cpp = [], []
+            py = {isa: [] for isa in args.isa}
+            cpp = {isa: [] for isa in args.isa}
             for _ in range(args.repeats):
-                cpp.append(median_cpp(layer, x, args.min_time, 1))
-                py.append(median_seconds(lambda: layer(x), args.min_time, 1))
+                for isa in args.isa:
+                    qlinear.set_isa(isa)
+                    cpp[isa].append(median_cpp(layer, x, args.min_time, 1))
+                    py[isa].append(median_seconds(lambda: layer(x), args.min_time, 1))
             # The overhead and ratio are medians over the adjacent pairs, which met the same load.
-            rows.append({"shape": f"{out_f}x{in_f}", "format": fmt, "batch": batch, "threads": threads,
-                         "python_us": statistics.median(py) * 1e6, "cpp_us": statistics.median(cpp) * 1e6,
-                         "overhead_us": statistics.median(a - b for a, b in zip(py, cpp)) * 1e6,
-                         "ratio": statistics.median(a / b for a, b in zip(py, cpp))})
+            for isa in args.isa:
+                p, c = py[isa], cpp[isa]
+                rows.append({"shape": f"{out_f}x{in_f}", "format": fmt, "batch": batch, "threads": threads,
+                             "isa": isa, "python_us": statistics.median(p) * 1e6,
+                             "cpp_us": statistics.median(c) * 1e6,
+                             "overhead_us": statistics.median(a - b for a, b in zip(p, c)) * 1e6,
+                             "ratio": statistics.median(a / b for a, b in zip(p, c))})
     return rows
 
 
@@ -95,24 +107,31 @@ def versus_torch(args, rng):
     dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(float_model), {nn.Linear}, dtype=torch.qint8)
     ql = qt.QuantizedLinear.from_linear(lin, "q8_0")
     rows = []
-    for batch in (1, 128):
+    for batch in args.batches:
         x = torch.randn(batch, args.features)
         with torch.no_grad():
             ref = float_model(x)
             err = lambda y: float((y - ref).norm() / ref.norm())
-            e_torch, e_ql = err(dyn(x)), err(ql(x))
+            e_torch = err(dyn(x))
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 qlinear.set_num_threads(threads)
-                t_torch, t_ql = [], []
+                t_torch, t_ql = [], {isa: [] for isa in args.isa}
                 for _ in range(args.repeats):
                     t_torch.append(median_seconds(lambda: dyn(x), args.min_time, 1))
-                    t_ql.append(median_seconds(lambda: ql(x), args.min_time, 1))
-                rows.append({"batch": batch, "threads": threads,
-                             "torch_dynamic_int8_ms": statistics.median(t_torch) * 1e3,
-                             "qlinear_q8_0_ms": statistics.median(t_ql) * 1e3,
-                             "speedup": statistics.median(a / b for a, b in zip(t_torch, t_ql)),
-                             "torch_rel_err": e_torch, "qlinear_rel_err": e_ql})
+                    for isa in args.isa:
+                        qlinear.set_isa(isa)
+                        t_ql[isa].append(median_seconds(lambda: ql(x), args.min_time, 1))
+                # Each level's speedup is the median over its runs paired with the torch run beside them.
+                for isa in args.isa:
+                    qlinear.set_isa(isa)
+                    with torch.no_grad():
+                        e_ql = err(ql(x))  # the levels' sums run in different orders
+                    rows.append({"batch": batch, "threads": threads, "isa": isa,
+                                 "torch_dynamic_int8_ms": statistics.median(t_torch) * 1e3,
+                                 "qlinear_q8_0_ms": statistics.median(t_ql[isa]) * 1e3,
+                                 "speedup": statistics.median(a / b for a, b in zip(t_torch, t_ql[isa])),
+                                 "torch_rel_err": e_torch, "qlinear_rel_err": e_ql})
     return rows
 
 
@@ -123,36 +142,55 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--features", type=int, default=4096)
     parser.add_argument("--quick", action="store_true", help="small and short, to check the script runs")
-    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-torch", action="store_true", help="the same as --rows overhead")
+    parser.add_argument("--rows", nargs="+", choices=["overhead", "torch"], default=["overhead", "torch"])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 128], help="batches of the torch rows")
+    parser.add_argument("--isa", nargs="+", default=None,
+                        help="qlinear kernel levels (default: the best, then avx2 where that is lower)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.min_time, args.features = 3, 0.01, 256
+    best = qlinear.isa()  # QLINEAR_ISA in the environment lowers it
+    if args.isa is None:
+        args.isa = [best] + (["avx2"] if best == "avx512" else [])
+    args.isa = [best if isa == "best" else isa for isa in args.isa]
     rng = np.random.default_rng(0)
-    result = {"cpu": cpu_model(), "isa": qlinear.isa(), "overhead": overhead(args, rng)}
+    result = {"cpu": cpu_model(), "isa": args.isa, "load_before": os.getloadavg()}
+    if "overhead" in args.rows:
+        result["overhead"] = overhead(args, rng)
     try:
         import torch
         result["torch_engine"] = f"torch {torch.__version__}, quantized engine {torch.backends.quantized.engine}"
+        if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+            result["torch_engine"] += f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
     except ImportError:
         args.no_torch = True
-    if not args.no_torch:
+    if "torch" in args.rows and not args.no_torch:
         result["torch"] = versus_torch(args, rng)
+    result["load_after"] = os.getloadavg()
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"CPU: {result['cpu']} (qlinear kernels: {result['isa']})")
-    print("\nlayer(x) from Python vs forward() in C++ (median µs per call)")
-    print(f"{'shape':>10} {'format':>6} {'batch':>5} {'thr':>3} {'python':>10} {'C++':>10} {'overhead':>9} {'ratio':>6}")
-    for r in result["overhead"]:
-        print(f"{r['shape']:>10} {r['format']:>6} {r['batch']:>5} {r['threads']:>3} {r['python_us']:>10.2f} "
-              f"{r['cpp_us']:>10.2f} {r['overhead_us']:>9.2f} {r['ratio']:>6.3f}")
+    load = lambda t: " ".join(f"{v:.2f}" for v in t)
+    print(f"CPU: {result['cpu']} (qlinear kernels: {', '.join(args.isa)}); "
+          f"load average before {load(result['load_before'])}, after {load(result['load_after'])}")
+    if "overhead" in result:
+        print("\nlayer(x) from Python vs forward() in C++ (median µs per call)")
+        print(f"{'shape':>10} {'format':>6} {'batch':>5} {'thr':>3} {'isa':>6} {'python':>10} {'C++':>10} "
+              f"{'overhead':>9} {'ratio':>6}")
+        for r in result["overhead"]:
+            print(f"{r['shape']:>10} {r['format']:>6} {r['batch']:>5} {r['threads']:>3} {r['isa']:>6} "
+                  f"{r['python_us']:>10.2f} {r['cpp_us']:>10.2f} {r['overhead_us']:>9.2f} {r['ratio']:>6.3f}")
     if "torch" in result:
         print(f"\nqlinear.torch q8_0 vs torch quantize_dynamic int8 ({result['torch_engine']}), "
               f"{args.features}x{args.features} (median ms)")
-        print(f"{'batch':>5} {'thr':>3} {'torch int8':>11} {'qlinear':>9} {'speedup':>8} {'torch err':>10} {'q8_0 err':>9}")
+        print(f"{'batch':>5} {'thr':>3} {'isa':>6} {'torch int8':>11} {'qlinear':>9} {'speedup':>8} "
+              f"{'torch err':>10} {'q8_0 err':>9}")
         for r in result["torch"]:
-            print(f"{r['batch']:>5} {r['threads']:>3} {r['torch_dynamic_int8_ms']:>11.3f} {r['qlinear_q8_0_ms']:>9.3f} "
-                  f"{r['speedup']:>7.2f}x {r['torch_rel_err']:>10.2e} {r['qlinear_rel_err']:>9.2e}")
+            print(f"{r['batch']:>5} {r['threads']:>3} {r['isa']:>6} {r['torch_dynamic_int8_ms']:>11.3f} "
+                  f"{r['qlinear_q8_0_ms']:>9.3f} {r['speedup']:>7.2f}x {r['torch_rel_err']:>10.2e} "
+                  f"{r['qlinear_rel_err']:>9.2e}")
 
 
 if __name__ == "__main__":
