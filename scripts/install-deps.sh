@@ -5,11 +5,12 @@ set -eu
 
 # The Python module (pybind11, numpy, its tests, qlinear.torch and pip installs from the checkout)
 # needs the second and third lines, the Rust crate cargo and rustc; python3-torch is large (a few
-# hundred MB with its libraries).
+# hundred MB with its libraries). shellcheck, yamllint and python3-yaml check the cluster examples
+# (examples/).
 packages="g++ cmake make pkgconf libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev \
 nlohmann-json3-dev libopenblas-dev clang libclang-rt-14-dev \
 pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-venv python3-setuptools \
-python3-wheel python3-pip cargo rustc"
+python3-wheel python3-pip cargo rustc shellcheck yamllint python3-yaml"
 
 missing=""
 for p in $packages; do
