@@ -278,12 +278,31 @@ QuantizedTensor gptq_kquant(const KQuantGroupCodec<S>& codec, std::span<const fl
   return build_kquant(codec, rows, cols, params, unpermute(codes, rows, cols, order));
 }
 
+// Method::search with a calibration: each block (the codec's group: 256, iq4_nl's 32) quantized as
+// gptq would quantize it if the other blocks did not exist, with the factor of its own part of XᵀX;
+// act order inside each sub-block, as gptq keeps it.
+template <std::size_t S>
+QuantizedTensor search_kquant_local(const KQuantGroupCodec<S>& codec, std::span<const float> w, std::size_t rows,
+                                    std::size_t cols, const QuantizeOptions& options,
+                                    const std::vector<float>& importance) {
+  const std::size_t block = codec.layout.block;
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, codec.layout.sub);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> factors =
+      local_factors(*options.calibration, order, options.damping, work.w, rows, cols, block);
+  std::vector<KQuantParams<S>> params;
+  std::vector<std::int16_t> codes;
+  local_quantize(codec, std::span<float>(work.w), rows, cols, factors, work.importance, block, block, params, codes);
+  return build_kquant(codec, rows, cols, params, unpermute(codes, rows, cols, order));
+}
+
 template <std::size_t S>
 QuantizedTensor kquant_by_method(const KQuantLayout& layout, std::span<const float> w, std::size_t rows,
                                  std::size_t cols, const QuantizeOptions& options,
                                  const std::vector<float>& importance) {
   const KQuantGroupCodec<S> codec{layout};
-  return options.method == Method::gptq ? gptq_kquant(codec, w, rows, cols, options, importance)
+  if (options.method == Method::gptq) return gptq_kquant(codec, w, rows, cols, options, importance);
+  return options.calibration != nullptr ? search_kquant_local(codec, w, rows, cols, options, importance)
                                         : search_kquant(codec, w, rows, cols, importance);
 }
 
