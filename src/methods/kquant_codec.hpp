@@ -93,6 +93,7 @@ struct KQuantGroupCodec {
   Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
                             std::size_t ld) const;
   static constexpr int kRechoices = 2;  // rounds of refits on the compensated weights
+  static constexpr int kLossRefits = 4;  // rounds of d, dmin refitted on GPTQ's loss
   int nearest(const Params& p, std::size_t pos, float x) const noexcept {
     const std::size_t j = pos / layout.sub;
     return nearest_code(layout, p.a[j], p.b[j], x);

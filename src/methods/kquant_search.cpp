@@ -463,11 +463,13 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   std::copy(x, x + n, xb);
   std::copy(importance, importance + n, ib);
   // GPTQ's loss of params p, and the weights as each column will be when it is rounded.
-  const auto simulate = [&](const Params& p, float* y) {
+  int codes[kMaxBlock] = {}, trial_codes[kMaxBlock] = {};
+  const auto simulate = [&](const Params& p, float* y, int* q) {
     std::copy(xb, xb + block, y);
     double loss = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const float error = (y[i] - value(p, i, nearest(p, i, y[i]))) / u[i * ld + i];
+      q[i] = nearest(p, i, y[i]);
+      const float error = (y[i] - value(p, i, q[i])) / u[i * ld + i];
       loss += static_cast<double>(error) * error;
       const float* row = u + i * ld;
       for (std::size_t m = i + 1; m < n; ++m) y[m] -= error * row[m];
@@ -477,12 +479,15 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   const Finalists<S> finalists = search_finalists<S>(layout, xb, ib);
   Params best = finalists.params[0];
   float seen[kMaxBlock], trial_seen[kMaxBlock];
-  double best_loss = simulate(best, seen);
+  double best_loss = simulate(best, seen, codes);
   // Nothing compensated inside the block (no off-diagonal terms in u): the search's choice stands.
   if (std::equal(seen, seen + block, xb)) return best;
   for (int i = 1; i < 3; ++i) {
-    const double loss = simulate(finalists.params[i], trial_seen);
-    if (loss < best_loss) best_loss = loss, best = finalists.params[i], std::copy_n(trial_seen, block, seen);
+    const double loss = simulate(finalists.params[i], trial_seen, trial_codes);
+    if (loss < best_loss) {
+      best_loss = loss, best = finalists.params[i];
+      std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
+    }
   }
   // The params refined on the weights as the compensation makes them, while that lowers the loss.
   const Weights weights = mean_one_weights(ib, block);
@@ -490,10 +495,48 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
     const Work<S> work{layout, level_range(layout), seen, weights.w};
     Params next = best;
     refine(work, next);
-    const double loss = simulate(next, trial_seen);
+    const double loss = simulate(next, trial_seen, trial_codes);
     if (!(loss < best_loss)) break;
     best = next, best_loss = loss;
-    std::copy_n(trial_seen, block, seen);
+    std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
+  }
+  // d (and dmin) refitted by least squares on GPTQ's loss itself for the fixed levels and sub-codes:
+  // the errors are e = U_bb⁻ᵀ·(x − d·A + dmin·M) with A_i = s_j·L_i, M_i = m_j (w − ŵ = Uᵀ·e,
+  // column by column), linear in d and dmin; rounded to fp16, re-simulated, while the loss drops.
+  for (int k = 0; k < kLossRefits; ++k) {
+    double ex[kMaxBlock], ea[kMaxBlock], em[kMaxBlock];
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t j = i / layout.sub;
+      double vx = xb[i], va = static_cast<double>(best.s[j]) * code_value(layout, 1.0f, 0.0f, codes[i]),
+             vm = best.m[j];
+      for (std::size_t t = 0; t < i; ++t) {  // forward substitution with Uᵀ (lower)
+        const double ut = u[t * ld + i];
+        vx -= ut * ex[t], va -= ut * ea[t], vm -= ut * em[t];
+      }
+      const double diag = u[i * ld + i];
+      ex[i] = vx / diag, ea[i] = va / diag, em[i] = vm / diag;
+    }
+    double aa = 0, ax = 0, am = 0, mm = 0, mx = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      aa += ea[i] * ea[i], ax += ea[i] * ex[i], am += ea[i] * em[i], mm += em[i] * em[i], mx += em[i] * ex[i];
+    }
+    Params next = best;
+    if (layout.has_min && mm > 0.0) {
+      const double det = aa * mm - am * am;  // e_x ≈ d·e_a − dmin·e_m
+      if (!(det > 0.0)) break;
+      next.d16 = to_half(static_cast<float>((ax * mm - am * mx) / det));
+      next.dmin16 = to_half(static_cast<float>((ax * am - aa * mx) / det));
+    } else if (aa > 0.0) {
+      next.d16 = to_half(static_cast<float>(ax / aa));
+    } else {
+      break;
+    }
+    if (next.d16 == best.d16 && next.dmin16 == best.dmin16) break;
+    set_sub_values(layout, next);
+    const double loss = simulate(next, trial_seen, trial_codes);
+    if (!(loss < best_loss)) break;
+    best = next, best_loss = loss;
+    std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
   }
   return best;
 }
