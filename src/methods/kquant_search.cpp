@@ -25,6 +25,13 @@
 #include <cmath>
 #include <limits>
 #include <utility>
+#include <vector>
+
+extern "C" {
+// LAPACK (Fortran calling convention), provided by OpenBLAS.
+void dposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* lda, double* b, const int* ldb,
+            int* info);
+}
 
 namespace qlinear::methods {
 namespace {
@@ -436,6 +443,16 @@ Finalists<S> search_finalists(const KQuantLayout& l, const float* x, const float
   return f;
 }
 
+// Solves the symmetric positive definite g·θ = c (lower triangle of g given, n unknowns) in place:
+// c receives θ. False when g is singular (a sub-block whose columns carry no loss).
+bool solve_normal(std::vector<double>& g, std::vector<double>& c, std::size_t n) {
+  const int ni = static_cast<int>(n), one = 1;
+  int info = 0;
+  // Row-major lower = column-major upper.
+  dposv_("U", &ni, &one, g.data(), &ni, c.data(), &ni, &info);
+  return info == 0;
+}
+
 }  // namespace
 
 template <std::size_t S>
@@ -500,43 +517,98 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
     best = next, best_loss = loss;
     std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
   }
-  // d (and dmin) refitted by least squares on GPTQ's loss itself for the fixed levels and sub-codes:
-  // the errors are e = U_bb⁻ᵀ·(x − d·A + dmin·M) with A_i = s_j·L_i, M_i = m_j (w − ŵ = Uᵀ·e,
-  // column by column), linear in d and dmin; rounded to fp16, re-simulated, while the loss drops.
-  for (int k = 0; k < kLossRefits; ++k) {
-    double ex[kMaxBlock], ea[kMaxBlock], em[kMaxBlock];
+  // Least squares on GPTQ's loss itself for the fixed levels: w − ŵ = Uᵀ·e column by column, so the
+  // errors e = U_bb⁻ᵀ·(x − Σ_j a_j·A_j + Σ_j b_j·M_j) (A_j: the levels L_i on sub-block j's columns,
+  // M_j: its indicator) are linear in the sub-blocks' a_j = d·s_j and b_j = dmin·m_j. Alternately:
+  // every sub-scale (and sub-min) jointly, d and dmin fixed, the codes rounded; then d (and dmin) for
+  // the fixed sub-codes, rounded to fp16; each re-simulated and kept while the loss drops.
+  const std::size_t live = (n + layout.sub - 1) / layout.sub;  // sub-blocks with real columns
+  const std::size_t per = layout.has_min ? 2 : 1;               // unknowns per sub-block
+  const std::size_t kk = 1 + per * live;                        // x, then A_j (and M_j) per sub-block
+  std::vector<double> v(n * kk), e(n * kk);
+  // e = U_bb⁻ᵀ·v, row by row (row i's entries past its own sub-block are zero).
+  const auto transform = [&]() {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t width = 1 + per * (i / layout.sub + 1);
+      const double inv = 1.0 / u[i * ld + i];
+      double* ei = e.data() + i * kk;
+      for (std::size_t c = 0; c < width; ++c) ei[c] = v[i * kk + c] * inv;
+      for (std::size_t m = i + 1; m < n; ++m) {
+        const double f = u[i * ld + m];
+        double* vm = v.data() + m * kk;
+        for (std::size_t c = 0; c < width; ++c) vm[c] -= f * ei[c];
+      }
+    }
+  };
+  const auto accept = [&](Params& next) {
+    set_sub_values(layout, next);
+    const double loss = simulate(next, trial_seen, trial_codes);
+    if (!(loss < best_loss)) return false;
+    best = next, best_loss = loss;
+    std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
+    return true;
+  };
+  for (int round = 0; round < kLossRefits; ++round) {
+    bool improved = false;
+    // The basis: x, then per sub-block s_j·L_i… as A_j (in units of a_j) and M_j.
+    std::fill(v.begin(), v.end(), 0.0);
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t j = i / layout.sub;
-      double vx = xb[i], va = static_cast<double>(best.s[j]) * code_value(layout, 1.0f, 0.0f, codes[i]),
-             vm = best.m[j];
-      for (std::size_t t = 0; t < i; ++t) {  // forward substitution with Uᵀ (lower)
-        const double ut = u[t * ld + i];
-        vx -= ut * ex[t], va -= ut * ea[t], vm -= ut * em[t];
-      }
-      const double diag = u[i * ld + i];
-      ex[i] = vx / diag, ea[i] = va / diag, em[i] = vm / diag;
+      v[i * kk] = xb[i];
+      v[i * kk + 1 + per * j] = code_value(layout, 1.0f, 0.0f, codes[i]);
+      if (per == 2) v[i * kk + 2 + per * j] = -1.0;
     }
+    transform();
+    const std::size_t unknowns = kk - 1;
+    std::vector<double> g(unknowns * unknowns, 0.0), c(unknowns, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double* ei = e.data() + i * kk;
+      for (std::size_t p = 0; p < unknowns; ++p) {
+        c[p] += ei[1 + p] * ei[0];
+        for (std::size_t q = 0; q <= p; ++q) g[p * unknowns + q] += ei[1 + p] * ei[1 + q];
+      }
+    }
+    // The sub-codes (a_j / d, b_j / dmin rounded), when there are sub-codes to choose.
+    const float d = core::fp16_to_fp32(best.d16), dmin = core::fp16_to_fp32(best.dmin16);
+    if (layout.smin != layout.smax && d != 0.0f && std::isfinite(d) && solve_normal(g, c, unknowns)) {
+      Params next = best;
+      for (std::size_t j = 0; j < live; ++j) {
+        next.s[j] = static_cast<std::int8_t>(
+            std::clamp(std::nearbyint(c[per * j] / d), static_cast<double>(layout.smin), static_cast<double>(layout.smax)));
+        if (per == 2 && dmin != 0.0f) {
+          next.m[j] = static_cast<std::uint8_t>(
+              std::clamp(std::nearbyint(c[per * j + 1] / dmin), 0.0, static_cast<double>(layout.mmax)));
+        }
+      }
+      if (accept(next)) improved = true;
+    }
+    // d (and dmin) for the fixed sub-codes: the columns of A and M weighted by s_j and m_j.
+    std::fill(v.begin(), v.end(), 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t j = i / layout.sub;
+      v[i * kk] = xb[i];
+      v[i * kk + 1] = static_cast<double>(best.s[j]) * code_value(layout, 1.0f, 0.0f, codes[i]);
+      if (per == 2) v[i * kk + 2] = -static_cast<double>(best.m[j]);
+    }
+    transform();
     double aa = 0, ax = 0, am = 0, mm = 0, mx = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      aa += ea[i] * ea[i], ax += ea[i] * ex[i], am += ea[i] * em[i], mm += em[i] * em[i], mx += em[i] * ex[i];
+      const double* ei = e.data() + i * kk;
+      const double em = per == 2 ? -ei[2] : 0.0;
+      aa += ei[1] * ei[1], ax += ei[1] * ei[0], am += ei[1] * em, mm += em * em, mx += em * ei[0];
     }
     Params next = best;
     if (layout.has_min && mm > 0.0) {
       const double det = aa * mm - am * am;  // e_x ≈ d·e_a − dmin·e_m
-      if (!(det > 0.0)) break;
-      next.d16 = to_half(static_cast<float>((ax * mm - am * mx) / det));
-      next.dmin16 = to_half(static_cast<float>((ax * am - aa * mx) / det));
+      if (det > 0.0) {
+        next.d16 = to_half(static_cast<float>((ax * mm - am * mx) / det));
+        next.dmin16 = to_half(static_cast<float>((ax * am - aa * mx) / det));
+      }
     } else if (aa > 0.0) {
       next.d16 = to_half(static_cast<float>(ax / aa));
-    } else {
-      break;
     }
-    if (next.d16 == best.d16 && next.dmin16 == best.dmin16) break;
-    set_sub_values(layout, next);
-    const double loss = simulate(next, trial_seen, trial_codes);
-    if (!(loss < best_loss)) break;
-    best = next, best_loss = loss;
-    std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
+    if ((next.d16 != best.d16 || next.dmin16 != best.dmin16) && accept(next)) improved = true;
+    if (!improved) break;
   }
   return best;
 }
