@@ -88,12 +88,16 @@ struct KQuantGroupCodec {
   // finalists (its own, ggml's refined, ggml's) are judged by GPTQ's loss Σ_i ((x̃_i − ŵ_i) / U_ii)²,
   // x̃_i the weight as the block's own column-by-column compensation will have made it when it is
   // rounded (simulated exactly through u); then the best is refined (stage 3 of the search) on those
-  // x̃, kRechoices times while the loss falls. With no off-diagonal terms in u, x̃ = x and this is
-  // choose's result.
+  // x̃, kRechoices times while the loss falls; last, the sub-codes and then d, dmin are refitted by
+  // least squares on the loss itself for the fixed levels, kLossRefits times while it falls. With no
+  // off-diagonal terms in u, x̃ = x and this is choose's result. Method::search with a calibration
+  // calls it too, with the factor of the block's own part of XᵀX.
   Params choose_compensated(const float* x, const float* importance, std::size_t n, const float* u,
                             std::size_t ld) const;
   static constexpr int kRechoices = 2;  // rounds of refits on the compensated weights
-  static constexpr int kLossRefits = 4;  // rounds of d, dmin refitted on GPTQ's loss
+  // Rounds of sub-codes, then d and dmin, refitted on GPTQ's loss (4 rounds: the same error on the
+  // bundled layers within 0.2 %).
+  static constexpr int kLossRefits = 2;
   int nearest(const Params& p, std::size_t pos, float x) const noexcept {
     const std::size_t j = pos / layout.sub;
     return nearest_code(layout, p.a[j], p.b[j], x);

@@ -526,18 +526,21 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   const std::size_t per = layout.has_min ? 2 : 1;               // unknowns per sub-block
   const std::size_t kk = 1 + per * live;                        // x, then A_j (and M_j) per sub-block
   std::vector<double> v(n * kk), e(n * kk);
-  // e = U_bb⁻ᵀ·v, row by row (row i's entries past its own sub-block are zero).
-  const auto transform = [&]() {
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t width = 1 + per * (i / layout.sub + 1);
-      const double inv = 1.0 / u[i * ld + i];
-      double* ei = e.data() + i * kk;
-      for (std::size_t c = 0; c < width; ++c) ei[c] = v[i * kk + c] * inv;
-      for (std::size_t m = i + 1; m < n; ++m) {
-        const double f = u[i * ld + m];
-        double* vm = v.data() + m * kk;
-        for (std::size_t c = 0; c < width; ++c) vm[c] -= f * ei[c];
+  // e = U_bb⁻ᵀ·v for the first `count` columns of v: a triangular solve per column, in float on a
+  // contiguous copy (the same loop as the simulation, vectorized), from the column's first nonzero
+  // row (sub-block j's vectors are zero before it).
+  std::vector<float> column(n);
+  const auto transform = [&](std::size_t count) {
+    for (std::size_t c = 0; c < count; ++c) {
+      const std::size_t start = c == 0 ? 0 : ((c - 1) / per) * layout.sub;
+      for (std::size_t i = 0; i < n; ++i) column[i] = static_cast<float>(v[i * kk + c]);
+      for (std::size_t i = start; i < n; ++i) {
+        const float ei = column[i] / u[i * ld + i];
+        column[i] = ei;
+        const float* row = u + i * ld;
+        for (std::size_t m = i + 1; m < n; ++m) column[m] -= row[m] * ei;
       }
+      for (std::size_t i = 0; i < n; ++i) e[i * kk + c] = column[i];
     }
   };
   const auto accept = [&](Params& next) {
@@ -558,7 +561,7 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
       v[i * kk + 1 + per * j] = code_value(layout, 1.0f, 0.0f, codes[i]);
       if (per == 2) v[i * kk + 2 + per * j] = -1.0;
     }
-    transform();
+    transform(kk);
     const std::size_t unknowns = kk - 1;
     std::vector<double> g(unknowns * unknowns, 0.0), c(unknowns, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
@@ -590,7 +593,7 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
       v[i * kk + 1] = static_cast<double>(best.s[j]) * code_value(layout, 1.0f, 0.0f, codes[i]);
       if (per == 2) v[i * kk + 2] = -static_cast<double>(best.m[j]);
     }
-    transform();
+    transform(1 + per);
     double aa = 0, ax = 0, am = 0, mm = 0, mx = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const double* ei = e.data() + i * kk;
