@@ -584,6 +584,28 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
         }
       }
       if (accept(next)) improved = true;
+      // The super-scales fitted to the continuous a_j (b_j) for those codes, the codes rounded again.
+      double ss = 0, sa = 0, mm2 = 0, mb = 0;
+      for (std::size_t j = 0; j < live; ++j) {
+        ss += double(next.s[j]) * next.s[j], sa += double(next.s[j]) * c[per * j];
+        if (per == 2) mm2 += double(next.m[j]) * next.m[j], mb += double(next.m[j]) * c[per * j + 1];
+      }
+      Params again = next;
+      if (ss > 0.0) again.d16 = to_half(static_cast<float>(sa / ss));
+      if (mm2 > 0.0) again.dmin16 = to_half(static_cast<float>(mb / mm2));
+      const float d2 = core::fp16_to_fp32(again.d16), dmin2 = core::fp16_to_fp32(again.dmin16);
+      if ((again.d16 != next.d16 || again.dmin16 != next.dmin16) && d2 != 0.0f && std::isfinite(d2)) {
+        for (std::size_t j = 0; j < live; ++j) {
+          again.s[j] = static_cast<std::int8_t>(std::clamp(std::nearbyint(c[per * j] / d2),
+                                                           static_cast<double>(layout.smin),
+                                                           static_cast<double>(layout.smax)));
+          if (per == 2 && dmin2 != 0.0f) {
+            again.m[j] = static_cast<std::uint8_t>(
+                std::clamp(std::nearbyint(c[per * j + 1] / dmin2), 0.0, static_cast<double>(layout.mmax)));
+          }
+        }
+        if (accept(again)) improved = true;
+      }
     }
     // d (and dmin) for the fixed sub-codes: the columns of A and M weighted by s_j and m_j.
     std::fill(v.begin(), v.end(), 0.0);
