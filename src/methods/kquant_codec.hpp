@@ -75,6 +75,14 @@ void encode_kquant_block(const KQuantLayout& l, const KQuantParams<S>& p, const 
 template <std::size_t S>
 KQuantParams<S> decode_kquant_params(const KQuantLayout& l, const std::byte* block) noexcept;
 
+// With the levels `codes` held (the block's n real columns, as the compensation through u chose them
+// for `best`, whose GPTQ loss is best_loss): the sub-scales and sub-mins jointly, then d and dmin,
+// refitted by least squares on that loss, rounded, re-simulated, kept while it drops, `rounds`
+// times (kquant_loss_refit.cpp). Updates best, best_loss and codes.
+template <std::size_t S>
+void refit_on_gptq_loss(const KQuantLayout& l, const float* x, std::size_t n, const float* u, std::size_t ld,
+                        int rounds, KQuantParams<S>& best, double& best_loss, int* codes);
+
 // The codec gptq_quantize takes (codecs.hpp): a group is a block; a weight's level depends on its
 // place in the group (its sub-block), which gptq passes as `pos`.
 template <std::size_t S>

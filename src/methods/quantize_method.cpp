@@ -3,7 +3,8 @@
 //
 // Who does what: q4_0, q4_1, q5_0, q5_1 and q8_0 search their block scales here (legacy_codec.cpp);
 // q2_K … q6_K, iq4_nl and iq4_xs search their super-scales, sub-scales (and mins) jointly, with
-// ggml's weighted quantizer as a competitor (kquant_codec.hpp, kquant_search.cpp); i8/i4 search with
+// ggml's weighted quantizer as a competitor (kquant_codec.hpp, kquant_search.cpp; with a calibration,
+// each block under its own part of XᵀX, as gptq chooses a block); i8/i4 search with
 // their importance-weighted mse calibration; f32, f16, bf16 and q8_1 have nothing to search and are
 // quantized as by Method::reference. gptq covers the legacy block formats, the K-quants and iq4
 // (a group is a block of 256, iq4_nl's of 32) and i8/i4 at every granularity; f32, f16, bf16 and
