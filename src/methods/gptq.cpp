@@ -254,7 +254,11 @@ template void local_quantize<AffineGroupCodec>(const AffineGroupCodec&, std::spa
   template void gptq_quantize<KQuantGroupCodec<S>>(const KQuantGroupCodec<S>&, std::span<float>, std::size_t,     \
                                                    std::size_t, const std::vector<float>&, std::span<const float>, \
                                                    std::size_t, std::vector<KQuantParams<S>>&,                    \
-                                                   std::vector<std::int16_t>&);
+                                                   std::vector<std::int16_t>&);                                  \
+  template void local_quantize<KQuantGroupCodec<S>>(const KQuantGroupCodec<S>&, std::span<float>, std::size_t,    \
+                                                    std::size_t, const std::vector<float>&, std::span<const float>, \
+                                                    std::size_t, std::size_t, std::vector<KQuantParams<S>>&,       \
+                                                    std::vector<std::int16_t>&);
 QLINEAR_GPTQ_KQUANT(1)
 QLINEAR_GPTQ_KQUANT(8)
 QLINEAR_GPTQ_KQUANT(16)

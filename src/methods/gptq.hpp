@@ -83,4 +83,13 @@ extern template void gptq_quantize<KQuantGroupCodec<16>>(const KQuantGroupCodec<
                                                          std::span<const float>, std::size_t,
                                                          std::vector<KQuantParams<16>>&, std::vector<std::int16_t>&);
 
+#define QLINEAR_EXTERN_LOCAL_KQUANT(S)                                                                           \
+  extern template void local_quantize<KQuantGroupCodec<S>>(                                                      \
+      const KQuantGroupCodec<S>&, std::span<float>, std::size_t, std::size_t, const std::vector<float>&,       \
+      std::span<const float>, std::size_t, std::size_t, std::vector<KQuantParams<S>>&, std::vector<std::int16_t>&);
+QLINEAR_EXTERN_LOCAL_KQUANT(1)
+QLINEAR_EXTERN_LOCAL_KQUANT(8)
+QLINEAR_EXTERN_LOCAL_KQUANT(16)
+#undef QLINEAR_EXTERN_LOCAL_KQUANT
+
 }  // namespace qlinear::methods

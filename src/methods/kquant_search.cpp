@@ -26,6 +26,7 @@
 #include <limits>
 #include <utility>
 
+
 namespace qlinear::methods {
 namespace {
 
@@ -463,11 +464,13 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   std::copy(x, x + n, xb);
   std::copy(importance, importance + n, ib);
   // GPTQ's loss of params p, and the weights as each column will be when it is rounded.
-  const auto simulate = [&](const Params& p, float* y) {
+  int codes[kMaxBlock] = {}, trial_codes[kMaxBlock] = {};
+  const auto simulate = [&](const Params& p, float* y, int* q) {
     std::copy(xb, xb + block, y);
     double loss = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const float error = (y[i] - value(p, i, nearest(p, i, y[i]))) / u[i * ld + i];
+      q[i] = nearest(p, i, y[i]);
+      const float error = (y[i] - value(p, i, q[i])) / u[i * ld + i];
       loss += static_cast<double>(error) * error;
       const float* row = u + i * ld;
       for (std::size_t m = i + 1; m < n; ++m) y[m] -= error * row[m];
@@ -477,12 +480,15 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
   const Finalists<S> finalists = search_finalists<S>(layout, xb, ib);
   Params best = finalists.params[0];
   float seen[kMaxBlock], trial_seen[kMaxBlock];
-  double best_loss = simulate(best, seen);
+  double best_loss = simulate(best, seen, codes);
   // Nothing compensated inside the block (no off-diagonal terms in u): the search's choice stands.
   if (std::equal(seen, seen + block, xb)) return best;
   for (int i = 1; i < 3; ++i) {
-    const double loss = simulate(finalists.params[i], trial_seen);
-    if (loss < best_loss) best_loss = loss, best = finalists.params[i], std::copy_n(trial_seen, block, seen);
+    const double loss = simulate(finalists.params[i], trial_seen, trial_codes);
+    if (loss < best_loss) {
+      best_loss = loss, best = finalists.params[i];
+      std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
+    }
   }
   // The params refined on the weights as the compensation makes them, while that lowers the loss.
   const Weights weights = mean_one_weights(ib, block);
@@ -490,11 +496,12 @@ typename KQuantGroupCodec<S>::Params KQuantGroupCodec<S>::choose_compensated(con
     const Work<S> work{layout, level_range(layout), seen, weights.w};
     Params next = best;
     refine(work, next);
-    const double loss = simulate(next, trial_seen);
+    const double loss = simulate(next, trial_seen, trial_codes);
     if (!(loss < best_loss)) break;
     best = next, best_loss = loss;
-    std::copy_n(trial_seen, block, seen);
+    std::copy_n(trial_seen, block, seen), std::copy_n(trial_codes, n, codes);
   }
+  refit_on_gptq_loss<S>(layout, xb, n, u, ld, kLossRefits, best, best_loss, codes);
   return best;
 }
 

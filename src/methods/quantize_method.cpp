@@ -3,7 +3,8 @@
 //
 // Who does what: q4_0, q4_1, q5_0, q5_1 and q8_0 search their block scales here (legacy_codec.cpp);
 // q2_K … q6_K, iq4_nl and iq4_xs search their super-scales, sub-scales (and mins) jointly, with
-// ggml's weighted quantizer as a competitor (kquant_codec.hpp, kquant_search.cpp); i8/i4 search with
+// ggml's weighted quantizer as a competitor (kquant_codec.hpp, kquant_search.cpp; with a calibration,
+// each block under its own part of XᵀX, as gptq chooses a block); i8/i4 search with
 // their importance-weighted mse calibration; f32, f16, bf16 and q8_1 have nothing to search and are
 // quantized as by Method::reference. gptq covers the legacy block formats, the K-quants and iq4
 // (a group is a block of 256, iq4_nl's of 32) and i8/i4 at every granularity; f32, f16, bf16 and
@@ -278,12 +279,31 @@ QuantizedTensor gptq_kquant(const KQuantGroupCodec<S>& codec, std::span<const fl
   return build_kquant(codec, rows, cols, params, unpermute(codes, rows, cols, order));
 }
 
+// Method::search with a calibration: each block (the codec's group: 256, iq4_nl's 32) quantized as
+// gptq would quantize it if the other blocks did not exist, with the factor of its own part of XᵀX;
+// act order inside each sub-block, as gptq keeps it.
+template <std::size_t S>
+QuantizedTensor search_kquant_local(const KQuantGroupCodec<S>& codec, std::span<const float> w, std::size_t rows,
+                                    std::size_t cols, const QuantizeOptions& options,
+                                    const std::vector<float>& importance) {
+  const std::size_t block = codec.layout.block;
+  const std::vector<std::size_t> order = gptq_order(*options.calibration, cols, codec.layout.sub);
+  Permuted work = permute(w, rows, cols, importance, order);
+  const std::vector<float> factors =
+      local_factors(*options.calibration, order, options.damping, work.w, rows, cols, block);
+  std::vector<KQuantParams<S>> params;
+  std::vector<std::int16_t> codes;
+  local_quantize(codec, std::span<float>(work.w), rows, cols, factors, work.importance, block, block, params, codes);
+  return build_kquant(codec, rows, cols, params, unpermute(codes, rows, cols, order));
+}
+
 template <std::size_t S>
 QuantizedTensor kquant_by_method(const KQuantLayout& layout, std::span<const float> w, std::size_t rows,
                                  std::size_t cols, const QuantizeOptions& options,
                                  const std::vector<float>& importance) {
   const KQuantGroupCodec<S> codec{layout};
-  return options.method == Method::gptq ? gptq_kquant(codec, w, rows, cols, options, importance)
+  if (options.method == Method::gptq) return gptq_kquant(codec, w, rows, cols, options, importance);
+  return options.calibration != nullptr ? search_kquant_local(codec, w, rows, cols, options, importance)
                                         : search_kquant(codec, w, rows, cols, importance);
 }
 
