@@ -1,6 +1,7 @@
 // `qlinear quantize --target-bpw` as a user runs it: the plan printed by --dry-run (and nothing
 // written), the report's alternatives, and the errors a person meets.
 
+#include "cli_run.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -10,27 +11,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 
 #if defined(QLINEAR_CLI_PATH)
 
 namespace qlinear {
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const test::TempDir& dir, const std::string& args) {
-  const auto log = dir / "cli.log";
-  const std::string command = std::string(QLINEAR_CLI_PATH) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-}
+using test::CliRun;
+using test::run_cli;
 
 const std::string kWeights = test::repo_data("ppocrv4_rec_linear.safetensors");
 

@@ -1,6 +1,7 @@
 // The calibration commands as a user runs them: `qlinear calibrate`, `quantize --method/--calibration`
 // and `compare --activations`, checked against computations made here in double precision.
 
+#include "cli_run.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -16,27 +17,14 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 
 #if defined(QLINEAR_CLI_PATH)
 
 namespace qlinear {
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const test::TempDir& dir, const std::string& args) {
-  const auto log = dir / "cli.log";
-  const std::string command = std::string(QLINEAR_CLI_PATH) + " " + args + " > " + log.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
-}
+using test::CliRun;
+using test::run_cli;
 
 nlohmann::json read_json(const std::filesystem::path& path) {
   std::ifstream in(path);

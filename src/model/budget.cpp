@@ -21,12 +21,6 @@
 namespace qlinear::model {
 namespace {
 
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
-  std::uint64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
-
 std::string bits_text(double bits) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f", bits);

@@ -3,18 +3,13 @@
 
 #include "core/text_table.hpp"
 #include "model/budget.hpp"
+#include "model/plan.hpp"
 #include "model/json_values.hpp"
 
 #include <ostream>
 
 namespace qlinear::model {
 namespace {
-
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
-  std::uint64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
 
 double bits(std::uint64_t bytes, std::uint64_t weights) {
   return weights == 0 ? 0.0 : static_cast<double>(bytes) * 8.0 / static_cast<double>(weights);

@@ -58,12 +58,6 @@ std::string rule_text(const TensorRule& rule) {
   return "rule " + rule.pattern + "=" + (rule.format ? std::string(format_name(*rule.format)) : "keep");
 }
 
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
-  std::uint64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
-
 bool same_name(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
@@ -194,6 +188,12 @@ std::vector<TensorDecision> decide_all(const ModelSource& source, const QuantPla
   std::vector<TensorDecision> decisions;
   for (auto& d : by_index) decisions.push_back(std::move(*d));
   return decisions;
+}
+
+std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
+  std::uint64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
 }
 
 }  // namespace qlinear::model

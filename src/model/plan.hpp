@@ -10,6 +10,9 @@
 
 namespace qlinear::model {
 
+// The number of elements of a tensor of this shape (1 for a scalar, the empty shape).
+std::uint64_t element_count(const std::vector<std::uint64_t>& shape);
+
 // GGUF holds at most 4 dimensions: leading dimensions beyond that are merged into the first.
 std::vector<std::uint64_t> gguf_shape(const std::vector<std::uint64_t>& shape);
 

@@ -43,12 +43,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
-  std::uint64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
-
 // A tensor quantized and measured. Errors name the tensor.
 struct Quantized {
   QuantizedTensor q;
@@ -290,7 +284,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source,
     entry.seconds = seconds_since(start);
     report.bytes_in += entry.bytes_in;
     report.bytes_out += entry.bytes_out;
-    report.weights += element_count(t.shape);
+    report.weights += model::element_count(t.shape);
     report.tensors.push_back(std::move(entry));
     done_in += t.nbytes;
     if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
@@ -414,7 +408,7 @@ ModelReport stream_tensors(Writer& writer, const ModelSource& source, const std:
         const SourceTensor& t = source.tensors()[i];
         report.bytes_in += r.entry.bytes_in;
         report.bytes_out += r.entry.bytes_out;
-        report.weights += element_count(t.shape);
+        report.weights += model::element_count(t.shape);
         report.tensors.push_back(std::move(r.entry));
         done_in += t.nbytes;
         if (progress) progress({i + 1, decisions.size(), t.name, done_in, total_in});
