@@ -2,6 +2,7 @@
 // reports, interrupted writes, compare, convert, and the streaming memory bound.
 
 #include "model/affine_gguf.hpp"
+#include "cli_run.hpp"
 #include "temp_dir.hpp"
 #include "test_support.hpp"
 
@@ -13,12 +14,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <unistd.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace qlinear {
 namespace {
@@ -381,20 +376,11 @@ TEST(ModelStreaming, PeakMemoryGrowsByLessThanTwiceTheLargestTensor) {
   model.clear();
   const std::uint64_t largest = 1024ull * 2048 * 4;
 
-  const std::string cli = QLINEAR_CLI_PATH, in = input.string(), out = (dir / "m.gguf").string(),
+  const std::string in = input.string(), out = (dir / "m.gguf").string(),
                     report = (dir / "r.json").string();
-  const char* argv[] = {cli.c_str(), "quantize", in.c_str(), out.c_str(), "--type", "q8_0", "-q",
-                        "--report", report.c_str(), nullptr};
-  posix_spawn_file_actions_t quiet;  // the report table is not this test's output
-  posix_spawn_file_actions_init(&quiet);
-  posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, cli.c_str(), &quiet, nullptr, const_cast<char**>(argv), environ);
-  posix_spawn_file_actions_destroy(&quiet);
-  ASSERT_EQ(spawned, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // A process of its own, so that the report's peak is the quantization's alone.
+  const test::CliRun run = test::run_cli(dir, "quantize " + in + " " + out + " --type q8_0 -q --report " + report);
+  ASSERT_EQ(run.code, 0) << run.output;
   const auto bytes = test::read_bytes(report);
   const auto json = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   const auto peak = json["totals"]["peak_rss_bytes"].get<std::uint64_t>();
