@@ -31,6 +31,15 @@
 extern "C" {
 #endif
 
+/* The enums below are int-sized in C and C++ alike. In C++ they get int as their fixed underlying
+ * type, so that a number a C caller passes that names no enumerator (which the library answers with
+ * an error) is still a value of the type, not undefined behaviour. */
+#ifdef __cplusplus
+#define QLINEAR_ENUM(name) enum name : int
+#else
+#define QLINEAR_ENUM(name) enum name
+#endif
+
 #define QLINEAR_VERSION_MAJOR 0
 #define QLINEAR_VERSION_MINOR 1
 #define QLINEAR_VERSION_PATCH 0
@@ -40,7 +49,7 @@ QLINEAR_API const char* qlinear_version(void);
 
 /* The C++ API's qlinear::ErrorCode values, in its order, then what only C can meet. The numbers
  * never change; new codes get new numbers. */
-typedef enum qlinear_status {
+typedef QLINEAR_ENUM(qlinear_status) {
   QLINEAR_OK = 0,
   QLINEAR_INVALID_ARGUMENT = 1, /* a parameter out of its range, a NULL pointer */
   QLINEAR_SIZE_MISMATCH = 2,    /* an array or shape whose size is not what the others imply */
@@ -62,7 +71,7 @@ QLINEAR_API const char* qlinear_last_error(void);
 
 /* Weight formats: every format of the library (README "Formats"). The numbers never change; new
  * formats get new numbers after the last. */
-typedef enum qlinear_format {
+typedef QLINEAR_ENUM(qlinear_format) {
   QLINEAR_F32 = 0,
   QLINEAR_F16 = 1,
   QLINEAR_BF16 = 2,
@@ -103,19 +112,19 @@ QLINEAR_API qlinear_status qlinear_format_bits_per_weight(qlinear_format format,
 QLINEAR_API qlinear_status qlinear_format_get_info(qlinear_format format, qlinear_format_info* info);
 
 /* How codes are chosen (docs/methods.md). */
-typedef enum qlinear_method {
+typedef QLINEAR_ENUM(qlinear_method) {
   QLINEAR_METHOD_REFERENCE = 0, /* ggml's rule, byte-identical to ggml */
   QLINEAR_METHOD_SEARCH = 1,    /* per block, the scales with the least weighted error */
   QLINEAR_METHOD_GPTQ = 2       /* error compensation through the inputs' XᵀX (needs a calibration) */
 } qlinear_method;
 
-typedef enum qlinear_granularity {
+typedef QLINEAR_ENUM(qlinear_granularity) {
   QLINEAR_GRANULARITY_TENSOR = 0,
   QLINEAR_GRANULARITY_CHANNEL = 1, /* one scale per output row */
   QLINEAR_GRANULARITY_GROUP = 2    /* one scale per group_size inputs */
 } qlinear_granularity;
 
-typedef enum qlinear_clip {
+typedef QLINEAR_ENUM(qlinear_clip) {
   QLINEAR_CLIP_MINMAX = 0,
   QLINEAR_CLIP_PERCENTILE = 1,
   QLINEAR_CLIP_MSE = 2
