@@ -2,6 +2,7 @@
 // output error on the bundled real weights with their real inputs (skipped when ../shared/data is
 // absent).
 
+#include "real_layer.hpp"
 #include "test_support.hpp"
 
 #include <qlinear/calibration.hpp>
@@ -433,12 +434,10 @@ TEST(MethodsRealData, EveryFormatBeatsReferenceOnHeldOutInputs) {
   // Wall and CPU seconds (all threads; on a shared machine the CPU time says what the work costs).
   std::vector<std::array<double, kMethods>> seconds(cases.size()), cpu_seconds(cases.size());
   for (const SafetensorsTensorInfo& info : weights.tensors()) {
-    const std::size_t out = info.shape[0], in = info.shape[1];
-    const std::vector<float> w = weights.read_f32(info.name);
-    const std::vector<float> xc = calib.read_f32(info.name), xe = eval.read_f32(info.name);
-    Calibration c(in), held_out(in);
-    c.add(xc, xc.size() / in);
-    held_out.add(xe, xe.size() / in);
+    const test::RealLayer layer = test::read_real_layer(weights, calib, eval, info);
+    const std::size_t out = layer.out, in = layer.in;
+    const std::vector<float>& w = layer.w;
+    const Calibration &c = layer.calib, &held_out = layer.held_out;
     const std::vector<float> importance = c.importance();
     double signal2 = 0;  // ‖X_eval Wᵀ‖², the same for every format and method
     for (std::size_t k = 0; k < cases.size(); ++k) {

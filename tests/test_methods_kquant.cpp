@@ -3,6 +3,7 @@
 // block, and the output error on the bundled real weights with their real inputs (skipped when
 // ../shared/data is absent).
 
+#include "real_layer.hpp"
 #include "test_support.hpp"
 
 #include "formats/registry.hpp"
@@ -326,12 +327,10 @@ TEST(MethodsRealData, KQuantsAndIq4BeatTheWeightedReferenceOnHeldOutInputs) {
   std::array<std::array<double, kMethods>, kCount> error2{}, seconds{};
   double signal2 = 0.0;
   for (const SafetensorsTensorInfo& info : weights.tensors()) {
-    const std::size_t out = info.shape[0], in = info.shape[1];
-    const std::vector<float> w = weights.read_f32(info.name);
-    const std::vector<float> xc = calib.read_f32(info.name), xe = eval.read_f32(info.name);
-    Calibration c(in), held_out(in);
-    c.add(xc, xc.size() / in);
-    held_out.add(xe, xe.size() / in);
+    const test::RealLayer layer = test::read_real_layer(weights, calib, eval, info);
+    const std::size_t out = layer.out, in = layer.in;
+    const std::vector<float>& w = layer.w;
+    const Calibration &c = layer.calib, &held_out = layer.held_out;
     const std::vector<float> importance = c.importance();
     signal2 += gram_error(held_out, w, std::vector<float>(w.size(), 0.0f), out, in);
     for (std::size_t k = 0; k < kCount; ++k) {
