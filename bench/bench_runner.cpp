@@ -421,7 +421,7 @@ int run(Options o, std::ostream& out) {
   for (const std::string& f : o.formats) parse_format(f);  // unknown names fail before any work
   for (const std::string& s : o.shapes) parse_shape(s);
   for (const std::string& name : o.isas) {
-    if (parse_isa(name) > best_isa()) {
+    if (!isa_supported(parse_isa(name))) {
       throw Error(ErrorCode::unsupported, "--isa " + name + ": this CPU supports at most " + std::string(isa_name(best_isa())));
     }
   }

@@ -11,13 +11,19 @@
 
 namespace qlinear::test {
 
+// The levels of the architecture the tests were built for (another architecture's are never
+// "lacking": they cannot be built here).
+#if defined(__aarch64__)
+inline constexpr Isa kAllLevels[] = {Isa::scalar, Isa::neon, Isa::dotprod, Isa::i8mm};
+#else
 inline constexpr Isa kAllLevels[] = {Isa::scalar, Isa::avx2, Isa::avx512};
+#endif
 
 // "avx512" or "avx2, avx512": the levels this machine lacks; empty when it has them all.
 inline std::string lacking_levels() {
   std::string text;
   for (Isa isa : kAllLevels) {
-    if (isa <= best_isa()) continue;
+    if (isa_supported(isa)) continue;
     if (!text.empty()) text += ", ";
     text += isa_name(isa);
   }
@@ -28,7 +34,7 @@ inline const std::vector<Isa>& supported_levels() {
   static const std::vector<Isa> levels = [] {
     std::vector<Isa> l;
     for (Isa isa : kAllLevels) {
-      if (isa <= best_isa()) l.push_back(isa);
+      if (isa_supported(isa)) l.push_back(isa);
     }
     const std::string lacking = lacking_levels();
     if (!lacking.empty()) {

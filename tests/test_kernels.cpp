@@ -228,7 +228,7 @@ TEST_P(Kernels, KQuantRowQuantizersReproduceTheReferenceBytes) {
     const formats::QuantizeRowFn fast = k.quantize_row[static_cast<std::size_t>(f)];
     const formats::QuantizeRowFn row_fn = fast != nullptr ? fast : t.quantize_row_ref;
     const std::string name(t.info.name);
-    if (GetParam() >= Isa::avx2) {
+    if (GetParam() == Isa::avx2 || GetParam() == Isa::avx512) {
       EXPECT_NE(fast, nullptr) << name;  // the level has its own (the AVX2 one from avx512 on)
     }
 
@@ -513,7 +513,7 @@ TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
     EXPECT_EQ(kernels::active_kernels().isa, isa);
   }
   set_isa(saved);
-  if (best_isa() >= Isa::avx512) {
+  if (isa_supported(Isa::avx512)) {
     const auto& top = kernels::kernel_table(Isa::avx512);
     const auto& avx2 = kernels::kernel_table(Isa::avx2);
     const auto at = [](Format f) { return static_cast<std::size_t>(f); };
@@ -527,14 +527,38 @@ TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
   }
 }
 
+// The ARM rows: q4_0 and q8_0 have a kernel of their own at neon and again at dotprod, i8mm runs
+// dotprod's, and the other formats keep the scalar kernel.
+TEST(KernelLevels, ArmLevelsReplaceTheirFormatsOnly) {
+  if (!isa_supported(Isa::neon)) GTEST_SKIP() << "not an ARM CPU with Advanced SIMD";
+  const auto at = [](Format f) { return static_cast<std::size_t>(f); };
+  const auto& scalar = kernels::kernel_table(Isa::scalar);
+  const auto& neon = kernels::kernel_table(Isa::neon);
+  for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]);
+  EXPECT_EQ(neon.gemm[at(Format::q4_K)], scalar.gemm[at(Format::q4_K)]);
+  if (isa_supported(Isa::dotprod)) {
+    const auto& dotprod = kernels::kernel_table(Isa::dotprod);
+    for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]);
+    if (isa_supported(Isa::i8mm)) {
+      EXPECT_EQ(kernels::kernel_table(Isa::i8mm).gemm[at(Format::q4_0)], dotprod.gemm[at(Format::q4_0)]);
+    }
+  }
+  // No level of another architecture is ever supported.
+  EXPECT_FALSE(isa_supported(Isa::avx2));
+  EXPECT_FALSE(isa_supported(Isa::avx512));
+}
+
 TEST(KernelLevels, UnsupportedOrUnknownLevelsAreErrors) {
   EXPECT_EQ(parse_isa("scalar"), Isa::scalar);
   EXPECT_EQ(parse_isa("avx2"), Isa::avx2);
   EXPECT_EQ(parse_isa("avx512"), Isa::avx512);
+  EXPECT_EQ(parse_isa("neon"), Isa::neon);
+  EXPECT_EQ(parse_isa("dotprod"), Isa::dotprod);
+  EXPECT_EQ(parse_isa("i8mm"), Isa::i8mm);
   const std::string message = test::error_message([] { parse_isa("avx3"); }, ErrorCode::invalid_argument);
   EXPECT_NE(message.find("valid: scalar, avx2, avx512"), std::string::npos) << message;
   for (Isa isa : test::kAllLevels) {
-    if (isa > best_isa()) {
+    if (!isa_supported(isa)) {
       const std::string m = test::error_message([&] { set_isa(isa); }, ErrorCode::unsupported);
       EXPECT_NE(m.find(isa_name(isa)), std::string::npos) << m;
     }

@@ -13,22 +13,30 @@
 
 namespace qlinear {
 
-// Kernel levels, lowest first. `scalar` runs on any CPU; `avx2` needs AVX2, FMA and F16C; `avx512`
-// needs those and AVX-512 F, BW, VL and VNNI (512-bit registers, `vpdpbusd`). Formats without a
-// kernel of their own at a level run the next lower level's.
-enum class Isa { scalar, avx2, avx512 };
+// Kernel levels, lowest first within each architecture. `scalar` runs on any CPU. x86-64: `avx2`
+// needs AVX2, FMA and F16C; `avx512` needs those and AVX-512 F, BW, VL and VNNI (512-bit registers,
+// `vpdpbusd`). 64-bit ARM: `neon` needs Advanced SIMD (every ARMv8-A CPU); `dotprod` adds the
+// ARMv8.2 dot-product instructions (`sdot`/`udot`); `i8mm` adds the int8 matrix multiply (`smmla`).
+// The levels of one architecture are never supported on the other. Formats without a kernel of
+// their own at a level run the next lower level's.
+enum class Isa { scalar, avx2, avx512, neon, dotprod, i8mm };
 
 QLINEAR_API std::string_view isa_name(Isa isa) noexcept;
-QLINEAR_API Isa parse_isa(std::string_view name);  // "scalar", "avx2" or "avx512"; Error(invalid_argument) otherwise
+// "scalar", "avx2", "avx512", "neon", "dotprod" or "i8mm"; Error(invalid_argument) otherwise.
+QLINEAR_API Isa parse_isa(std::string_view name);
 
 // The highest level this CPU and this build support.
 QLINEAR_API Isa best_isa() noexcept;
 
-// The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA=scalar|avx2|avx512
-// (read once) or by set_isa(). Throws Error(invalid_argument) while QLINEAR_ISA holds an unknown name.
+// Whether this CPU and this build can run the level: scalar, or a level of this architecture at or
+// below best_isa().
+QLINEAR_API bool isa_supported(Isa isa) noexcept;
+
+// The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA (a level name, read
+// once; a level above best_isa() or of another architecture leaves best_isa()) or by set_isa(). Throws Error(invalid_argument) while QLINEAR_ISA holds an unknown name.
 QLINEAR_API Isa active_isa();
 
-// Forces a level at or below best_isa() (Error(unsupported) above it). Affects calls that start
+// Forces a supported level (isa_supported(); Error(unsupported) otherwise). Affects calls that start
 // afterwards; a call already running finishes at the level it started with.
 QLINEAR_API void set_isa(Isa isa);
 

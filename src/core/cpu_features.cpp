@@ -3,6 +3,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace qlinear::core {
 namespace {
@@ -32,6 +35,16 @@ CpuFeatures detect() noexcept {
   f.avx512bw = (ebx & (1u << 30)) != 0;
   f.avx512vl = (ebx & (1u << 31)) != 0;
   f.avx512vnni = (ecx & (1u << 11)) != 0;
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+  // The Linux hwcap bits (arch/arm64/include/uapi/asm/hwcap.h), spelled out so that an older C
+  // library's headers need not know them. The kernel sets a bit only when it also saves the state.
+  constexpr unsigned long kHwcapAsimd = 1ul << 1, kHwcapAsimddp = 1ul << 20;
+  constexpr unsigned long kHwcap2I8mm = 1ul << 13;
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  f.asimd = (hwcap & kHwcapAsimd) != 0;
+  f.asimddp = (hwcap & kHwcapAsimddp) != 0;
+  f.i8mm = (hwcap2 & kHwcap2I8mm) != 0;
 #endif
   return f;
 }

@@ -13,6 +13,11 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;
+  // 64-bit ARM, as the kernel reports them (getauxval): Advanced SIMD, the ARMv8.2 dot product
+  // (sdot/udot) and the int8 matrix multiply (smmla).
+  bool asimd = false;
+  bool asimddp = false;
+  bool i8mm = false;
 };
 
 // The features of the running CPU (and enabled by the operating system), detected on the first call.

@@ -16,6 +16,9 @@
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
 #include "kernels/x86/avx512.hpp"
 #endif
+#if defined(QLINEAR_HAVE_NEON_KERNELS)
+#include "kernels/arm/neon.hpp"
+#endif
 
 namespace qlinear::kernels {
 namespace {
@@ -116,6 +119,50 @@ const KernelTable& avx512_table() {
 }
 #endif
 
+#if defined(QLINEAR_HAVE_NEON_KERNELS)
+// The ARM levels: the scalar row with the formats that have a NEON kernel replaced (the packed
+// panels are the x86 levels' own, so the activation tiles are too). dotprod replaces those again
+// with its sdot kernels; i8mm has no kernel of its own yet and runs dotprod's.
+KernelTable make_neon_table() {
+  KernelTable t = make_scalar_table();
+  t.isa = Isa::neon;
+  for (Format f : {Format::q4_0, Format::q8_0}) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized;
+  t.int_tile_rows = neon::kIntTileRows;
+  return t;
+}
+
+KernelTable make_dotprod_table() {
+  KernelTable t = make_neon_table();
+  t.isa = Isa::dotprod;
+  for (Format f : {Format::q4_0, Format::q8_0}) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized_dotprod;
+  return t;
+}
+
+const KernelTable& neon_table() {
+  static const KernelTable table = make_neon_table();
+  return table;
+}
+
+const KernelTable& dotprod_table() {
+  static const KernelTable table = make_dotprod_table();
+  return table;
+}
+
+const KernelTable& i8mm_table() {
+  static const KernelTable table = [] {
+    KernelTable t = make_dotprod_table();
+    t.isa = Isa::i8mm;
+    return t;
+  }();
+  return table;
+}
+#endif
+
+constexpr bool is_x86_level(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
+constexpr bool is_arm_level(Isa isa) { return isa == Isa::neon || isa == Isa::dotprod || isa == Isa::i8mm; }
+
+constexpr const char* kValidLevels = "valid: scalar, avx2, avx512, neon, dotprod, i8mm";
+
 // -1 until set_isa() is called.
 std::atomic<int> g_forced_isa{-1};
 
@@ -145,10 +192,15 @@ const EnvIsa& env_isa() {
 }  // namespace
 
 const KernelTable& kernel_table(Isa isa) {
-  if (isa > best_isa()) {
+  if (!isa_supported(isa)) {
     throw Error(ErrorCode::unsupported,
                 "instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
   }
+#if defined(QLINEAR_HAVE_NEON_KERNELS)
+  if (isa == Isa::i8mm) return i8mm_table();
+  if (isa == Isa::dotprod) return dotprod_table();
+  if (isa == Isa::neon) return neon_table();
+#endif
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
   if (isa == Isa::avx512) return avx512_table();
 #endif
@@ -169,6 +221,9 @@ std::string_view isa_name(Isa isa) noexcept {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::neon: return "neon";
+    case Isa::dotprod: return "dotprod";
+    case Isa::i8mm: return "i8mm";
   }
   return "unknown";
 }
@@ -177,8 +232,11 @@ Isa parse_isa(std::string_view name) {
   if (name == "scalar") return Isa::scalar;
   if (name == "avx2") return Isa::avx2;
   if (name == "avx512") return Isa::avx512;
+  if (name == "neon") return Isa::neon;
+  if (name == "dotprod") return Isa::dotprod;
+  if (name == "i8mm") return Isa::i8mm;
   throw Error(ErrorCode::invalid_argument,
-              "unknown instruction set '" + std::string(name) + "'; valid: scalar, avx2, avx512");
+              "unknown instruction set '" + std::string(name) + "'; " + kernels::kValidLevels);
 }
 
 Isa best_isa() noexcept {
@@ -190,7 +248,21 @@ Isa best_isa() noexcept {
 #endif
   if (avx2) return Isa::avx2;
 #endif
+#if defined(QLINEAR_HAVE_NEON_KERNELS)
+  const core::CpuFeatures& f = core::cpu_features();
+  if (f.asimd && f.asimddp && f.i8mm) return Isa::i8mm;
+  if (f.asimd && f.asimddp) return Isa::dotprod;
+  if (f.asimd) return Isa::neon;
+#endif
   return Isa::scalar;
+}
+
+bool isa_supported(Isa isa) noexcept {
+  const Isa best = best_isa();
+  if (isa == Isa::scalar) return true;
+  const bool same_architecture = (kernels::is_x86_level(isa) && kernels::is_x86_level(best)) ||
+                                 (kernels::is_arm_level(isa) && kernels::is_arm_level(best));
+  return same_architecture && isa <= best;
 }
 
 Isa active_isa() {
@@ -199,14 +271,13 @@ Isa active_isa() {
   const kernels::EnvIsa& env = kernels::env_isa();
   if (!env.valid) {
     throw Error(ErrorCode::invalid_argument,
-                "QLINEAR_ISA='" + env.text + "' is not an instruction set; valid: scalar, avx2, avx512");
+                "QLINEAR_ISA='" + env.text + "' is not an instruction set; " + kernels::kValidLevels);
   }
-  const Isa best = best_isa();
-  return env.set && env.isa < best ? env.isa : best;
+  return env.set && isa_supported(env.isa) ? env.isa : best_isa();
 }
 
 void set_isa(Isa isa) {
-  if (isa > best_isa()) {
+  if (!isa_supported(isa)) {
     throw Error(ErrorCode::unsupported, "set_isa(" + std::string(isa_name(isa)) +
                                             "): this CPU supports at most " +
                                             std::string(isa_name(best_isa())));

@@ -67,8 +67,9 @@ QuantizedLinear QuantizedLinear::from_quantized(QuantizedTensor weight, std::spa
   QuantizedLinear layer;
   layer.weight_ = std::move(weight);
   layer.bias_.assign(bias.begin(), bias.end());
-  // The packed copy is only read by the AVX2 kernels: a CPU without them does not pay for it.
-  if (best_isa() >= Isa::avx2) layer.packed_ = kernels::pack_weights(layer.weight_);
+  // The packed copy is only read by the SIMD kernels (AVX2 and up, NEON and up): a CPU without
+  // them does not pay for it.
+  if (best_isa() != Isa::scalar) layer.packed_ = kernels::pack_weights(layer.weight_);
   return layer;
 }
 

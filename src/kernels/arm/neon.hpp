@@ -1,0 +1,23 @@
+#pragma once
+// The ARM levels (64-bit ARM). Defined in the neon_*.cpp files, the only files compiled for their
+// extensions (neon_gemm_dotprod.cpp with +dotprod); callers reach them through the kernel table once
+// the CPU has been checked.
+
+#include "kernels/kernel_table.hpp"
+
+namespace qlinear::kernels::neon {
+
+// q4_0 and q8_0 on the packed panels of packed.hpp (the x86 levels' layout); the scalar kernel
+// where the layer has no packed copy or the format has no kernel here. ARMv8.0 Advanced SIMD:
+// widening multiplies (smull/smlal) and pairwise adds (neon_gemm_int.cpp).
+void gemm_quantized(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                    std::size_t tile_begin, std::size_t tile_end);
+// The same with the ARMv8.2 dot product, one sdot per 4 inputs of 4 rows (neon_gemm_dotprod.cpp).
+void gemm_quantized_dotprod(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                            std::size_t tile_begin, std::size_t tile_end);
+
+// Activation rows per integer tile: the x86 levels' 4, so that the panels, tiles and threading
+// of `qlinear bench` on ARM are those measured on x86.
+inline constexpr std::size_t kIntTileRows = 4;
+
+}  // namespace qlinear::kernels::neon
