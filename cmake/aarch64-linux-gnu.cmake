@@ -21,10 +21,13 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 
 # Test programs (and gtest_discover_tests' listing of them) run under user-mode qemu. `-cpu max`
 # gives every extension qemu knows (dotprod and i8mm included), so the highest level runs; the lower
-# ones are forced with QLINEAR_ISA. -L points the ARM dynamic loader at the cross sysroot; what is
-# not there (the multiarch libraries) qemu finds at the same path on the host. OpenBLAS's own
-# threads hang at start-up under qemu-user (the program never reaches main): one thread for it.
-set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-aarch64;-cpu;max;-E;OPENBLAS_NUM_THREADS=1;-L;/usr/aarch64-linux-gnu)
+# ones are forced with QLINEAR_ISA. -L points qemu at the cross sysroot, whose dynamic loader runs the
+# program. The C library must be the one that loader belongs to: the multiarch arm64 packages bring
+# their own libc.so.6 (another Debian revision), and a loader of one revision with the C library of
+# the other hangs in the first pthread_create. So the cross sysroot comes first on the library path,
+# and the multiarch folder (OpenBLAS, GoogleTest) after it.
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    /usr/bin/qemu-aarch64;-cpu;max;-L;/usr/aarch64-linux-gnu;-E;LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib:/usr/lib/aarch64-linux-gnu)
 
 # The export check reads the ARM library with the cross binutils' nm.
 set(QLINEAR_NM /usr/bin/aarch64-linux-gnu-nm CACHE FILEPATH "")

@@ -44,7 +44,7 @@ echo "== the test suite under qemu-aarch64 -cpu max"
 ctest --test-dir "$build" -j"$jobs" --output-on-failure --timeout 600 \
   -E '^(MethodsRealData|BudgetRealData)\.'
 
-qemu=(qemu-aarch64 -E OPENBLAS_NUM_THREADS=1 -L /usr/aarch64-linux-gnu)  # as in the toolchain file
+qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib:/usr/lib/aarch64-linux-gnu)  # as in the toolchain file
 for cpu in cortex-a53:neon cortex-a76:dotprod; do
   echo "== the kernel tests under qemu-aarch64 -cpu ${cpu%%:*} (highest level ${cpu##*:})"
   "${qemu[@]}" -cpu "${cpu%%:*}" "$build/tests/qlinear_tests" \
