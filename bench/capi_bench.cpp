@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
   try {
     if (isas.empty()) {
       isas.emplace_back(qlinear::isa_name(qlinear::active_isa()));
-      if (qlinear::active_isa() > qlinear::Isa::avx2) isas.emplace_back("avx2");
+      // avx2 where it is a lower level than the active one (the enum's values do not order them).
+      const qlinear::Isa active = qlinear::active_isa();
+      if (active != qlinear::Isa::avx2 && active != qlinear::Isa::scalar && qlinear::isa_supported(qlinear::Isa::avx2)) {
+        isas.emplace_back("avx2");
+      }
     }
     std::printf("%10s %6s %3s %6s %10s %10s %9s %6s\n", "shape", "format", "thr", "isa", "C API", "C++",
                 "overhead", "ratio");

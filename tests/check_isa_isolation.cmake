@@ -1,12 +1,16 @@
 # The library must run on any x86-64 CPU: AVX instructions (every mnemonic that starts with "v")
-# may only appear in functions of the AVX2 and AVX-512 levels, namespaces qlinear::kernels::avx2
-# and qlinear::kernels::avx512, which run after the CPU has been checked; and AVX-512 instructions
+# may only appear in functions of the x86 levels' namespaces, qlinear::kernels::avx2, ::avxvnni,
+# ::avxvnni_evex and ::avx512, which run after the CPU has been checked. AVX-512 instructions
 # (EVEX-encoded ones, whose first byte is 0x62, whatever registers they name, and the opmask
-# instructions, whose mnemonics start with "k") only in those of qlinear::kernels::avx512, since the
-# AVX2 level runs on CPUs without AVX-512. A shared inline or template function compiled inside a
+# instructions, whose mnemonics start with "k") only in those of avx512 and avxvnni_evex (the
+# avxvnni level's build for CPUs with AVX-512 VNNI + VL), since the AVX2 level and the AVX-VNNI
+# build (namespace avxvnni) run on CPUs without AVX-512. The VNNI instructions (vpdpbusd and its
+# kin) only in avxvnni, avxvnni_evex and avx512, never at the AVX2 level; in avxvnni they are the
+# VEX-encoded ones (no EVEX there at all). A shared inline or template function compiled inside a
 # level's file would show up here under its own name, and so would a static initializer of such a
 # file.
-# Usage: cmake -DOBJDUMP=objdump -DLIBRARY=libqlinear.a [-DEXPECT_AVX512=ON] -P check_isa_isolation.cmake
+# Usage: cmake -DOBJDUMP=objdump -DLIBRARY=libqlinear.a [-DEXPECT_AVX512=ON] [-DEXPECT_AVXVNNI=ON]
+#        [-DEXPECT_AVXVNNI_EVEX=ON] -P check_isa_isolation.cmake
 execute_process(COMMAND ${OBJDUMP} -d -C ${LIBRARY} OUTPUT_VARIABLE listing RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "${OBJDUMP} failed on ${LIBRARY}")
@@ -17,7 +21,11 @@ set(function "")
 set(level "")
 set(avx2_functions 0)
 set(avx512_functions 0)
+set(avxvnni_functions 0)
+set(avxvnni_evex_functions 0)
 set(evex_in_avx512 0)
+set(vnni_in_avxvnni 0)
+set(vnni_in_avxvnni_evex 0)
 set(offenders "")
 foreach(line IN LISTS lines)
   if(line MATCHES "^[0-9a-f]+ <(.*)>:$")
@@ -26,23 +34,39 @@ foreach(line IN LISTS lines)
     if(function MATCHES "qlinear::kernels::avx512::")
       set(level avx512)
       math(EXPR avx512_functions "${avx512_functions} + 1")
+    elseif(function MATCHES "qlinear::kernels::avxvnni_evex::")
+      set(level avxvnni_evex)
+      math(EXPR avxvnni_evex_functions "${avxvnni_evex_functions} + 1")
+    elseif(function MATCHES "qlinear::kernels::avxvnni::")
+      set(level avxvnni)
+      math(EXPR avxvnni_functions "${avxvnni_functions} + 1")
     elseif(function MATCHES "qlinear::kernels::avx2::")
       set(level avx2)
       math(EXPR avx2_functions "${avx2_functions} + 1")
     else()
       set(level "")
     endif()
-  elseif(line MATCHES "^ +[0-9a-f]+:\t([0-9a-f ]+)\t([a-z{][a-z0-9{}]*)")
-    # The first line of an instruction: its bytes, then its mnemonic (continuation lines of long
+  elseif(line MATCHES "^ +[0-9a-f]+:\t([0-9a-f ]+)\t([{][a-z]+[}] +)?([a-z{][a-z0-9{}]*)")
+    # The first line of an instruction: its bytes, then its mnemonic, after an encoding prefix
+    # such as "{vex}" where the disassembler writes one (AVX-VNNI's) (continuation lines of long
     # instructions carry bytes only and do not match).
     set(bytes "${CMAKE_MATCH_1}")
-    set(mnemonic "${CMAKE_MATCH_2}")
+    set(mnemonic "${CMAKE_MATCH_3}")
     set(evex FALSE)
     if(bytes MATCHES "^(67 )?62 " OR mnemonic MATCHES "^k[a-z]")
       set(evex TRUE)
     endif()
-    if(level STREQUAL "avx512")
-      if(evex)
+    set(vnni FALSE)
+    if(mnemonic MATCHES "^vpdp(bu|ws)sds?$")
+      set(vnni TRUE)
+    endif()
+    if(vnni AND level STREQUAL "avxvnni")
+      math(EXPR vnni_in_avxvnni "${vnni_in_avxvnni} + 1")
+    elseif(vnni AND level STREQUAL "avxvnni_evex")
+      math(EXPR vnni_in_avxvnni_evex "${vnni_in_avxvnni_evex} + 1")
+    endif()
+    if(level STREQUAL "avx512" OR level STREQUAL "avxvnni_evex")
+      if(evex AND level STREQUAL "avx512")
         math(EXPR evex_in_avx512 "${evex_in_avx512} + 1")
       endif()
     elseif(NOT flagged)
@@ -51,6 +75,9 @@ foreach(line IN LISTS lines)
         set(flagged TRUE)
       elseif(level STREQUAL "" AND mnemonic MATCHES "^v")
         list(APPEND offenders "${function} (${mnemonic})")
+        set(flagged TRUE)
+      elseif(level STREQUAL "avx2" AND vnni)
+        list(APPEND offenders "${function} (VNNI at the AVX2 level: ${mnemonic})")
         set(flagged TRUE)
       endif()
     endif()
@@ -62,9 +89,17 @@ endif()
 if(EXPECT_AVX512 AND (avx512_functions EQUAL 0 OR evex_in_avx512 EQUAL 0))
   message(FATAL_ERROR "no AVX-512 instruction in qlinear::kernels::avx512 of ${LIBRARY}: the check sees nothing")
 endif()
+if(EXPECT_AVXVNNI AND (avxvnni_functions EQUAL 0 OR vnni_in_avxvnni EQUAL 0))
+  message(FATAL_ERROR "no VEX vpdpbusd in qlinear::kernels::avxvnni of ${LIBRARY}: the check sees nothing")
+endif()
+if(EXPECT_AVXVNNI_EVEX AND (avxvnni_evex_functions EQUAL 0 OR vnni_in_avxvnni_evex EQUAL 0))
+  message(FATAL_ERROR "no vpdpbusd in qlinear::kernels::avxvnni_evex of ${LIBRARY}: the check sees nothing")
+endif()
 if(offenders)
   list(JOIN offenders "\n  " text)
   message(FATAL_ERROR "instructions outside their level:\n  ${text}")
 endif()
 message(STATUS "${avx2_functions} AVX2-level and ${avx512_functions} AVX-512-level functions "
-               "(${evex_in_avx512} AVX-512 instructions); none outside their level")
+               "(${evex_in_avx512} AVX-512 instructions), ${avxvnni_functions} AVX-VNNI functions "
+               "(${vnni_in_avxvnni} VEX vpdpbusd), ${avxvnni_evex_functions} avxvnni_evex functions "
+               "(${vnni_in_avxvnni_evex} vpdpbusd); none outside their level")

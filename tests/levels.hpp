@@ -1,7 +1,8 @@
 #pragma once
 // The instruction-set levels the kernel tests run: every level this CPU and this build support.
 // The others are named once on stderr when the list is first made, and by the skipped test
-// KernelLevels.LevelsThisMachineLacks, so that a run on a CPU without AVX-512 says what it left out.
+// KernelLevels.LevelsThisMachineLacks, so that a run on a CPU without AVX-512 (or without any
+// 256-bit VNNI) says what it left out.
 
 #include <qlinear/runtime.hpp>
 
@@ -16,7 +17,7 @@ namespace qlinear::test {
 #if defined(__aarch64__)
 inline constexpr Isa kAllLevels[] = {Isa::scalar, Isa::neon, Isa::dotprod, Isa::i8mm};
 #else
-inline constexpr Isa kAllLevels[] = {Isa::scalar, Isa::avx2, Isa::avx512};
+inline constexpr Isa kAllLevels[] = {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512};
 #endif
 
 // "avx512" or "avx2, avx512": the levels this machine lacks; empty when it has them all.

@@ -13,23 +13,27 @@
 
 namespace qlinear {
 
-// Kernel levels, lowest first within each architecture. `scalar` runs on any CPU. x86-64: `avx2`
-// needs AVX2, FMA and F16C; `avx512` needs those and AVX-512 F, BW, VL and VNNI (512-bit registers,
-// `vpdpbusd`). 64-bit ARM: `neon` needs Advanced SIMD (every ARMv8-A CPU); `dotprod` adds the
-// ARMv8.2 dot-product instructions (`sdot`/`udot`); `i8mm` adds the int8 matrix multiply (`smmla`).
-// The levels of one architecture are never supported on the other. Formats without a kernel of
-// their own at a level run the next lower level's.
-enum class Isa { scalar, avx2, avx512, neon, dotprod, i8mm };
+// Kernel levels. `scalar` runs on any CPU. x86-64, lowest first: `avx2` needs AVX2, FMA and F16C;
+// `avxvnni` adds a 256-bit `vpdpbusd`, AVX-VNNI's (Alder Lake and later desktops, Zen 5) or, on
+// CPUs without it, AVX-512 VNNI + VL's; `avx512` needs AVX2, FMA, F16C and AVX-512 F, BW, VL and
+// VNNI (512-bit registers). 64-bit ARM, lowest first: `neon` needs Advanced SIMD (every ARMv8-A
+// CPU); `dotprod` adds the ARMv8.2 dot-product instructions (`sdot`/`udot`); `i8mm` adds the int8
+// matrix multiply (`smmla`). The levels of one architecture are never supported on the other.
+// Formats without a kernel of their own at a level run the next lower level's. The numeric values
+// are kept from release to release (a level added later is appended), so they do not follow the
+// order of the levels.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, neon = 3, dotprod = 4, i8mm = 5, avxvnni = 6 };
 
 QLINEAR_API std::string_view isa_name(Isa isa) noexcept;
-// "scalar", "avx2", "avx512", "neon", "dotprod" or "i8mm"; Error(invalid_argument) otherwise.
+// "scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod" or "i8mm"; Error(invalid_argument) otherwise.
 QLINEAR_API Isa parse_isa(std::string_view name);
 
 // The highest level this CPU and this build support.
 QLINEAR_API Isa best_isa() noexcept;
 
 // Whether this CPU and this build can run the level: scalar, or a level of this architecture at or
-// below best_isa().
+// below best_isa() (avxvnni: wherever the CPU has AVX-VNNI or AVX-512 VNNI + VL, so also below
+// avx512).
 QLINEAR_API bool isa_supported(Isa isa) noexcept;
 
 // The level in use: best_isa(), lowered by the environment variable QLINEAR_ISA (a level name, read

@@ -30,6 +30,9 @@ CpuFeatures detect() noexcept {
   f.f16c = f16c;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return f;
   f.avx2 = (ebx & (1u << 5)) != 0;
+  // Sub-leaf 1 exists when sub-leaf 0's EAX (the highest sub-leaf) says so.
+  unsigned eax1 = 0, ebx1 = 0, ecx1 = 0, edx1 = 0;
+  if (eax >= 1 && __get_cpuid_count(7, 1, &eax1, &ebx1, &ecx1, &edx1) != 0) f.avxvnni = (eax1 & (1u << 4)) != 0;
   if ((xcr0_low & 0xe0u) != 0xe0u) return f;
   f.avx512f = (ebx & (1u << 16)) != 0;
   f.avx512bw = (ebx & (1u << 30)) != 0;

@@ -13,6 +13,9 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;
+  // AVX-VNNI: the VEX-encoded 256-bit vpdpbusd of AVX2-only CPUs (Alder Lake, Zen 5), CPUID
+  // leaf 7 sub-leaf 1, EAX bit 4; needs only the ymm state.
+  bool avxvnni = false;
   // 64-bit ARM, as the kernel reports them (getauxval): Advanced SIMD, the ARMv8.2 dot product
   // (sdot/udot) and the int8 matrix multiply (smmla).
   bool asimd = false;

@@ -16,6 +16,10 @@
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
 #include "kernels/x86/avx512.hpp"
 #endif
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS) || defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+#include "kernels/x86/avxvnni.hpp"
+#define QLINEAR_HAVE_AVXVNNI_LEVEL 1
+#endif
 #if defined(QLINEAR_HAVE_NEON_KERNELS)
 #include "kernels/arm/neon.hpp"
 #endif
@@ -91,6 +95,56 @@ const KernelTable& avx2_table() {
 }
 #endif
 
+#if defined(QLINEAR_HAVE_AVXVNNI_LEVEL)
+// Which build of the avxvnni kernels this CPU runs: the VEX one (AVX-VNNI) where it can, else the
+// EVEX one (AVX-512 VNNI + VL); none where it has neither (avxvnni.hpp).
+enum class VnniBuild { none, vex, evex };
+
+VnniBuild vnni_build() noexcept {
+  const core::CpuFeatures& f = core::cpu_features();
+  if (!(f.avx2 && f.fma && f.f16c)) return VnniBuild::none;
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS)
+  if (f.avxvnni) return VnniBuild::vex;
+#endif
+#if defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+  if (f.avx512f && f.avx512vl && f.avx512vnni) return VnniBuild::evex;
+#endif
+  return VnniBuild::none;
+}
+
+// The AVX2 row with every integer format's GEMM/GEMV replaced by the 256-bit vpdpbusd kernels of
+// the build this CPU runs; the float kernels, quantizers, dequantizers and statistics stay AVX2's,
+// and so do the activation tiles (the same rows, packed.hpp's panels).
+KernelTable make_avxvnni_table() {
+  KernelTable t = make_avx2_table();
+  t.isa = Isa::avxvnni;
+  GemmFn quantized = nullptr, kquant = nullptr;
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS)
+  static_assert(avxvnni::kIntTileRows == avx2::kIntTileRows);
+  if (vnni_build() == VnniBuild::vex) quantized = &avxvnni::gemm_quantized, kquant = &avxvnni::gemm_kquant;
+#endif
+#if defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+  static_assert(avxvnni_evex::kIntTileRows == avx2::kIntTileRows);
+  if (vnni_build() == VnniBuild::evex) quantized = &avxvnni_evex::gemm_quantized, kquant = &avxvnni_evex::gemm_kquant;
+#endif
+  if (quantized == nullptr) return t;  // not reached: kernel_table() checks isa_supported() first
+  for (Format f : {Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1, Format::q8_0, Format::q8_1, Format::i8,
+                   Format::i4}) {
+    t.gemm[static_cast<std::size_t>(f)] = quantized;
+  }
+  for (Format f : {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K, Format::q6_K, Format::iq4_nl,
+                   Format::iq4_xs}) {
+    t.gemm[static_cast<std::size_t>(f)] = kquant;
+  }
+  return t;
+}
+
+const KernelTable& avxvnni_table() {
+  static const KernelTable table = make_avxvnni_table();
+  return table;
+}
+#endif
+
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
 // The AVX2 row with the formats that have an AVX-512 kernel replaced: the others (and the
 // quantizers, the dequantizers, the statistics) keep the AVX2 kernels, which the CPU of this level
@@ -158,10 +212,24 @@ const KernelTable& i8mm_table() {
 }
 #endif
 
-constexpr bool is_x86_level(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
+constexpr bool is_x86_level(Isa isa) { return isa == Isa::avx2 || isa == Isa::avxvnni || isa == Isa::avx512; }
+
+// The order of the levels within an architecture (the enum's values are not: runtime.hpp).
+constexpr int level_rank(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return 0;
+    case Isa::avx2: return 1;
+    case Isa::avxvnni: return 2;
+    case Isa::avx512: return 3;
+    case Isa::neon: return 1;
+    case Isa::dotprod: return 2;
+    case Isa::i8mm: return 3;
+  }
+  return 0;
+}
 constexpr bool is_arm_level(Isa isa) { return isa == Isa::neon || isa == Isa::dotprod || isa == Isa::i8mm; }
 
-constexpr const char* kValidLevels = "valid: scalar, avx2, avx512, neon, dotprod, i8mm";
+constexpr const char* kValidLevels = "valid: scalar, avx2, avxvnni, avx512, neon, dotprod, i8mm";
 
 // -1 until set_isa() is called.
 std::atomic<int> g_forced_isa{-1};
@@ -204,6 +272,9 @@ const KernelTable& kernel_table(Isa isa) {
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
   if (isa == Isa::avx512) return avx512_table();
 #endif
+#if defined(QLINEAR_HAVE_AVXVNNI_LEVEL)
+  if (isa == Isa::avxvnni) return avxvnni_table();
+#endif
 #if defined(QLINEAR_HAVE_AVX2_KERNELS)
   if (isa == Isa::avx2) return avx2_table();
 #endif
@@ -220,6 +291,7 @@ std::string_view isa_name(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
+    case Isa::avxvnni: return "avxvnni";
     case Isa::avx512: return "avx512";
     case Isa::neon: return "neon";
     case Isa::dotprod: return "dotprod";
@@ -231,6 +303,7 @@ std::string_view isa_name(Isa isa) noexcept {
 Isa parse_isa(std::string_view name) {
   if (name == "scalar") return Isa::scalar;
   if (name == "avx2") return Isa::avx2;
+  if (name == "avxvnni") return Isa::avxvnni;
   if (name == "avx512") return Isa::avx512;
   if (name == "neon") return Isa::neon;
   if (name == "dotprod") return Isa::dotprod;
@@ -246,6 +319,9 @@ Isa best_isa() noexcept {
 #if defined(QLINEAR_HAVE_AVX512_KERNELS)
   if (avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni) return Isa::avx512;
 #endif
+#if defined(QLINEAR_HAVE_AVXVNNI_LEVEL)
+  if (kernels::vnni_build() != kernels::VnniBuild::none) return Isa::avxvnni;
+#endif
   if (avx2) return Isa::avx2;
 #endif
 #if defined(QLINEAR_HAVE_NEON_KERNELS)
@@ -260,9 +336,18 @@ Isa best_isa() noexcept {
 bool isa_supported(Isa isa) noexcept {
   const Isa best = best_isa();
   if (isa == Isa::scalar) return true;
+  if (isa == Isa::avxvnni) {
+    // Its own CPU features, not only the rank: a build without the AVX-VNNI object, or one whose
+    // compiler knew neither set, lacks the level even where avx512 is the best.
+#if defined(QLINEAR_HAVE_AVXVNNI_LEVEL)
+    return kernels::vnni_build() != kernels::VnniBuild::none;
+#else
+    return false;
+#endif
+  }
   const bool same_architecture = (kernels::is_x86_level(isa) && kernels::is_x86_level(best)) ||
                                  (kernels::is_arm_level(isa) && kernels::is_arm_level(best));
-  return same_architecture && isa <= best;
+  return same_architecture && kernels::level_rank(isa) <= kernels::level_rank(best);
 }
 
 Isa active_isa() {
