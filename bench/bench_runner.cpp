@@ -385,7 +385,7 @@ void add_options(CLI::App& app, Options& o) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   app.add_option("--format", o.formats, "Formats (repeatable; default q4_0 q8_0 f32)");
   app.add_option("--isa", o.isas,
-                 "Kernel levels to time each cell at, one after the other (repeatable; default the active one)");
+                 "Kernel levels to time each cell at, one after the other (repeatable; default the active one): scalar, avx2, avxvnni, avx512 (x86-64) or neon, dotprod, i8mm (ARM)");
   app.add_option("--min-time", o.min_time, "Seconds of repetitions per measurement (default 0.1)")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--min-repeats", o.min_repeats, "Repetitions at least (default 5)")

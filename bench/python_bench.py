@@ -153,7 +153,7 @@ def main():
         args.repeats, args.min_time, args.features = 3, 0.01, 256
     best = qlinear.isa()  # QLINEAR_ISA in the environment lowers it
     if args.isa is None:
-        args.isa = [best] + (["avx2"] if best == "avx512" else [])
+        args.isa = [best] + (["avx2"] if best in ("avx512", "avxvnni") else [])
     args.isa = [best if isa == "best" else isa for isa in args.isa]
     rng = np.random.default_rng(0)
     result = {"cpu": cpu_model(), "isa": args.isa, "load_before": os.getloadavg()}

@@ -132,9 +132,9 @@ void bind_runtime(py::module_& m) {
         "Results are bit-identical for any count.");
   m.def("get_num_threads", [] { return num_threads(); }, "The thread count in use (see set_num_threads).");
   m.def("isa", [] { return std::string(isa_name(active_isa())); },
-        "The kernel level in use: 'avx512', 'avx2' or 'scalar' (QLINEAR_ISA or set_isa() may lower it).");
+        "The kernel level in use: 'avx512', 'avxvnni', 'avx2' or 'scalar' on x86-64 (QLINEAR_ISA or set_isa() may lower it).");
   m.def("set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"),
-        "Forces the kernel level 'scalar', 'avx2' or 'avx512' (at most what the CPU supports).");
+        "Forces the kernel level 'scalar', 'avx2', 'avxvnni' or 'avx512' (one the CPU supports).");
   m.def("formats", [] {
     py::list out;
     for (const FormatInfo& f : all_formats()) out.append(format_dict(f));

@@ -174,7 +174,7 @@ def test_threads_and_isa():
         qlinear.set_num_threads(0)
     assert qlinear.get_num_threads() == before
     level = qlinear.isa()
-    assert level in ("scalar", "avx2", "avx512", "neon", "dotprod", "i8mm")
+    assert level in ("scalar", "avx2", "avxvnni", "avx512", "neon", "dotprod", "i8mm")
     qlinear.set_isa(level)
 
 
