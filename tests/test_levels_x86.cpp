@@ -1,8 +1,12 @@
 // The avxvnni level's row and its place among the x86 levels. Its kernels' results are checked
 // with every other level's by the level-parameterized tests (tests/levels.hpp lists it).
 
+#include "core/cpu_features.hpp"
 #include "formats/registry.hpp"
 #include "kernels/kernel_table.hpp"
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS) || defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+#include "kernels/x86/avxvnni.hpp"
+#endif
 
 #include <qlinear/runtime.hpp>
 
@@ -37,6 +41,35 @@ TEST(KernelLevels, AvxVnniReplacesTheIntegerKernelsOnly) {
   EXPECT_EQ(vnni.accumulate_error, avx2.accumulate_error);
   EXPECT_EQ(vnni.int_tile_rows, avx2.int_tile_rows);
   EXPECT_EQ(vnni.float_tile_rows, avx2.float_tile_rows);
+}
+
+// The row runs the VEX build where the CPU has AVX-VNNI, else the EVEX build where it has AVX-512
+// VNNI + VL (src/kernels/x86/avxvnni.hpp); the level is supported exactly when one of them can run.
+TEST(KernelLevels, AvxVnniRunsTheBuildThisCpuHas) {
+  const core::CpuFeatures& cpu = core::cpu_features();
+  const bool avx2 = cpu.avx2 && cpu.fma && cpu.f16c;
+  bool vex = false, evex = false;
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS)
+  vex = avx2 && cpu.avxvnni;
+#endif
+#if defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+  evex = avx2 && cpu.avx512f && cpu.avx512vl && cpu.avx512vnni;
+#endif
+  EXPECT_EQ(isa_supported(Isa::avxvnni), vex || evex);
+  if (!vex && !evex) GTEST_SKIP() << "no AVX-VNNI nor AVX-512 VNNI + VL here (or not built)";
+  const auto& vnni = kernels::kernel_table(Isa::avxvnni);
+  const auto at = [](Format f) { return static_cast<std::size_t>(f); };
+#if defined(QLINEAR_HAVE_AVXVNNI_KERNELS)
+  if (vex) {
+    EXPECT_EQ(vnni.gemm[at(Format::q8_0)], &kernels::avxvnni::gemm_quantized);
+    EXPECT_EQ(vnni.gemm[at(Format::q6_K)], &kernels::avxvnni::gemm_kquant);
+    return;
+  }
+#endif
+#if defined(QLINEAR_HAVE_AVXVNNI_EVEX_KERNELS)
+  EXPECT_EQ(vnni.gemm[at(Format::q8_0)], &kernels::avxvnni_evex::gemm_quantized);
+  EXPECT_EQ(vnni.gemm[at(Format::q6_K)], &kernels::avxvnni_evex::gemm_kquant);
+#endif
 }
 
 // scalar < avx2 < avxvnni < avx512: avxvnni wherever avx512 is (its EVEX build needs less than
