@@ -45,7 +45,7 @@ inline typename V::I second_of_pairs(typename V::I p) {
   return V::lookup(p, V::lanes16(kSecond));
 }
 
-// The codes of step j of one register (its two panels' records at r0 and r1; `codes` and `high`:
+// The codes of step j of one register (its records at r0 and r1, the same record here; `codes` and `high`:
 // where they start in a record) as unsigned bytes: lo for inputs 4j..4j+3, hi for 16+4j..16+4j+3.
 template <Format F, class V>
 inline void step_codes(const std::byte* r0, const std::byte* r1, int j, typename V::I grid, typename V::I& lo,
@@ -116,7 +116,8 @@ inline void block_sums(const Records<V>& rec, const std::byte* x, const typename
         I& a = acc[c][g][0][j % KH];
         a = V::dot(a, lo[g], qlo);
         chain(a);
-        // One scale for the block: the GEMM's hi codes share lo's chain, sparing 8 registers.
+        // hi in a chain of its own (one panel per tile here: the registers allow it); the sums of
+        // lo and hi meet again below, before their scale.
         I& b = acc[c][g][T::halves || G == 1 ? 1 : 0][j % KH];
         b = V::dot(b, hi[g], qhi);
         chain(b);
