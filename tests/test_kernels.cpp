@@ -527,20 +527,24 @@ TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
   }
 }
 
-// The ARM rows: q4_0 and q8_0 have a kernel of their own at neon and again at dotprod, i8mm runs
-// dotprod's, and the other formats keep the scalar kernel.
+// The ARM rows: every legacy and affine integer format has a kernel of its own at neon, again at
+// dotprod and again at i8mm (its smmla GEMM), and the other formats keep the scalar kernel.
 TEST(KernelLevels, ArmLevelsReplaceTheirFormatsOnly) {
   if (!isa_supported(Isa::neon)) GTEST_SKIP() << "not an ARM CPU with Advanced SIMD";
   const auto at = [](Format f) { return static_cast<std::size_t>(f); };
+  const Format integer[] = {Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1,
+                            Format::q8_0, Format::q8_1, Format::i8,   Format::i4};
   const auto& scalar = kernels::kernel_table(Isa::scalar);
   const auto& neon = kernels::kernel_table(Isa::neon);
-  for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]);
+  for (Format f : integer) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]) << format_name(f);
   EXPECT_EQ(neon.gemm[at(Format::q4_K)], scalar.gemm[at(Format::q4_K)]);
   if (isa_supported(Isa::dotprod)) {
     const auto& dotprod = kernels::kernel_table(Isa::dotprod);
-    for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]);
+    for (Format f : integer) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]) << format_name(f);
     if (isa_supported(Isa::i8mm)) {
-      EXPECT_EQ(kernels::kernel_table(Isa::i8mm).gemm[at(Format::q4_0)], dotprod.gemm[at(Format::q4_0)]);
+      const auto& i8mm = kernels::kernel_table(Isa::i8mm);
+      for (Format f : integer) EXPECT_NE(i8mm.gemm[at(f)], dotprod.gemm[at(f)]) << format_name(f);
+      EXPECT_EQ(i8mm.int_tile_rows, dotprod.int_tile_rows);  // the dotprod GEMV it keeps reads the same tiles
     }
   }
   // No level of another architecture is ever supported.

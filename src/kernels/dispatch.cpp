@@ -175,12 +175,15 @@ const KernelTable& avx512_table() {
 
 #if defined(QLINEAR_HAVE_NEON_KERNELS)
 // The ARM levels: the scalar row with the formats that have a NEON kernel replaced (the packed
-// panels are the x86 levels' own, so the activation tiles are too). dotprod replaces those again
-// with its sdot kernels; i8mm has no kernel of its own yet and runs dotprod's.
+// panels are the x86 levels' own, so the activation tiles are too). dotprod replaces the integer
+// ones again with its sdot kernels, i8mm with its smmla GEMM (whose GEMV is dotprod's).
+constexpr Format kNeonIntFormats[] = {Format::q4_0, Format::q4_1, Format::q5_0, Format::q5_1,
+                                      Format::q8_0, Format::q8_1, Format::i8,   Format::i4};
+
 KernelTable make_neon_table() {
   KernelTable t = make_scalar_table();
   t.isa = Isa::neon;
-  for (Format f : {Format::q4_0, Format::q8_0}) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized;
+  for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized;
   t.int_tile_rows = neon::kIntTileRows;
   return t;
 }
@@ -188,7 +191,14 @@ KernelTable make_neon_table() {
 KernelTable make_dotprod_table() {
   KernelTable t = make_neon_table();
   t.isa = Isa::dotprod;
-  for (Format f : {Format::q4_0, Format::q8_0}) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized_dotprod;
+  for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized_dotprod;
+  return t;
+}
+
+KernelTable make_i8mm_table() {
+  KernelTable t = make_dotprod_table();
+  t.isa = Isa::i8mm;
+  for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized_i8mm;
   return t;
 }
 
@@ -203,11 +213,7 @@ const KernelTable& dotprod_table() {
 }
 
 const KernelTable& i8mm_table() {
-  static const KernelTable table = [] {
-    KernelTable t = make_dotprod_table();
-    t.isa = Isa::i8mm;
-    return t;
-  }();
+  static const KernelTable table = make_i8mm_table();
   return table;
 }
 #endif
