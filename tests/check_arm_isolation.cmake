@@ -1,9 +1,10 @@
 # The library must run on any 64-bit ARM CPU (ARMv8.0): the dot-product and int8 matrix-multiply
 # instructions (sdot, udot, usdot, sudot, smmla, ummla, usmmla) may only appear in the functions of
-# neon_gemm_dotprod.cpp, the one file compiled with +dotprod, which runs after the CPU has been
-# checked: its entry point qlinear::kernels::neon::gemm_quantized_dotprod and the instances of
-# neon_panels.hpp's templates it makes, which name kDot = true among their arguments. A shared inline or
-# template function compiled inside that file would show up here under its own name.
+# neon_gemm_dotprod.cpp and neon_gemm_kquant_dotprod.cpp, the files compiled with +dotprod, which
+# run after the CPU has been checked: their entry points qlinear::kernels::neon::gemm_quantized_dotprod
+# and gemm_kquant_dotprod and the instances of neon_panels.hpp's and neon_kquant_panels.hpp's
+# templates they make, which name kDot = true among their arguments. A shared inline or
+# template function compiled inside those files would show up here under its own name.
 # Usage: cmake -DOBJDUMP=aarch64-linux-gnu-objdump -DLIBRARY=libqlinear.a -P check_arm_isolation.cmake
 execute_process(COMMAND ${OBJDUMP} -d -C ${LIBRARY} OUTPUT_VARIABLE listing RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
@@ -21,7 +22,7 @@ foreach(line IN LISTS lines)
     set(function "${CMAKE_MATCH_1}")
     set(flagged FALSE)
     set(allowed FALSE)
-    if(function MATCHES "^qlinear::kernels::neon::gemm_quantized_dotprod\\(" OR
+    if(function MATCHES "^qlinear::kernels::neon::gemm_(quantized|kquant)_dotprod\\(" OR
        (function MATCHES "^(void )?qlinear::kernels::neon::\\(anonymous namespace\\)::" AND
         function MATCHES "<true,"))
       set(allowed TRUE)

@@ -527,20 +527,24 @@ TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
   }
 }
 
-// The ARM rows: q4_0 and q8_0 have a kernel of their own at neon and again at dotprod, i8mm runs
-// dotprod's, and the other formats keep the scalar kernel.
+// The ARM rows: q4_0, q8_0 and the K-quants and i-quants have a kernel of their own at neon and
+// again at dotprod, and i8mm runs dotprod's.
 TEST(KernelLevels, ArmLevelsReplaceTheirFormatsOnly) {
   if (!isa_supported(Isa::neon)) GTEST_SKIP() << "not an ARM CPU with Advanced SIMD";
   const auto at = [](Format f) { return static_cast<std::size_t>(f); };
   const auto& scalar = kernels::kernel_table(Isa::scalar);
   const auto& neon = kernels::kernel_table(Isa::neon);
+  const Format kquants[] = {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K,
+                            Format::q6_K, Format::iq4_nl, Format::iq4_xs};
   for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]);
-  EXPECT_EQ(neon.gemm[at(Format::q4_K)], scalar.gemm[at(Format::q4_K)]);
+  for (Format f : kquants) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]) << format_name(f);
   if (isa_supported(Isa::dotprod)) {
     const auto& dotprod = kernels::kernel_table(Isa::dotprod);
     for (Format f : {Format::q4_0, Format::q8_0}) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]);
+    for (Format f : kquants) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]) << format_name(f);
     if (isa_supported(Isa::i8mm)) {
       EXPECT_EQ(kernels::kernel_table(Isa::i8mm).gemm[at(Format::q4_0)], dotprod.gemm[at(Format::q4_0)]);
+      EXPECT_EQ(kernels::kernel_table(Isa::i8mm).gemm[at(Format::q4_K)], dotprod.gemm[at(Format::q4_K)]);
     }
   }
   // No level of another architecture is ever supported.

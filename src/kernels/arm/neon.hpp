@@ -20,4 +20,11 @@ void gemm_quantized_dotprod(const GemmArgs& args, std::size_t row_begin, std::si
 // of `qlinear bench` on ARM are those measured on x86.
 inline constexpr std::size_t kIntTileRows = 4;
 
+// q2_K … q6_K, iq4_nl and iq4_xs on the packed super records of packed.hpp, the scalar kernel where
+// the layer has no packed copy: ARMv8.0 (neon_gemm_kquant.cpp) and sdot (neon_gemm_kquant_dotprod.cpp).
+void gemm_kquant(const GemmArgs& args, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
+                 std::size_t tile_end);
+void gemm_kquant_dotprod(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                         std::size_t tile_begin, std::size_t tile_end);
+
 }  // namespace qlinear::kernels::neon
