@@ -2,8 +2,8 @@
 // The ARM levels' GEMM/GEMV of the K-quants and i-quants (q2_K … q6_K, iq4_nl, iq4_xs) on the super
 // records of packed.hpp, the x86 levels' layout: a step j of a block record is 32 bytes, the first
 // 16 rows 0..3 and the next 16 rows 4..7 (byte 4·r + k), each byte holding row r's codes of inputs
-// 4j + k (low nibble) and 16 + 4j + k (high nibble), so that 4 activation bytes broadcast to the 4
-// lanes of a register (ld1r) line up with every row's codes. Included by neon_gemm_kquant.cpp
+// 4j + k (low nibble) and 16 + 4j + k (high nibble), so that 4 activation bytes in each 32-bit
+// lane of a register (a broadcast, or the indexed sdot's lane) line up with every row's codes. Included by neon_gemm_kquant.cpp
 // (kDot = false, ARMv8.0) and neon_gemm_kquant_dotprod.cpp (kDot = true, +dotprod) only.
 //
 // What stays integer, as on x86: the codes' dot products per sub-block (inputs 0..15 and 16..31
@@ -27,14 +27,14 @@
 // mins); "unpack" is the codes' unpacking (and, ushr, shl, orr, tbl), paid once per tile (C = 4
 // rows) or once per row in the GEMV (C = 1). The dotprod level uses the indexed sdot against 16
 // activation bytes in a register, so it needs no broadcasts; the neon level broadcasts 4 bytes per
-// step (ld1r/dup, shared by 4 rows, not counted). ggml's figures are per row (its vec_dot unpacks
+// step (ldr + dup, shared by 4 rows, not counted). ggml's figures are per row (its vec_dot unpacks
 // per row) from its ARM NEON code (ggml-cpu/arch/arm/quants.c), ~ where a part of the work is per
 // super-block; ggml's ARMv8.0 path emulates each sdot with two smull, two saddlp and two add.
-//            neon arith          dotprod arith   unpack   ggml ARMv8.0 / dotprod (all)
+//            neon arith              dotprod arith         unpack   ggml ARMv8.0 / dotprod (all)
 //   q2_K     4 smlal + 4.0 = 8.0     2 sdot + 2.5 = 4.5    3.5      ~17.5 / ~9.5
 //   q3_K     4 smlal + 3.75 = 7.75   2 sdot + 1.75 = 3.75  2        ~23 / ~15
 //   q4_K     4 smlal + 2.75 = 6.75   2 sdot + 2.0 = 4.0    2        ~14 / ~6
-//   q5_K     4 smlal + 2.75 = 6.75   2 sdot + 2.0 = 4.0    7.5      ~21 / ~13
+//   q5_K     4 smlal + 2.75 = 6.75   2 sdot + 2.0 = 4.0    7.75     ~21 / ~13
 //   q6_K     4 smlal + 3.75 = 7.75   2 sdot + 1.75 = 3.75  7.5      ~23.5 / ~15.5
 //   iq4_xs   6 smull/smlal/sadalp    2 sdot + 1.0 = 3.0    4        ~21 / ~13
 //            + 1.25 = 7.25
@@ -69,10 +69,8 @@ struct KTraits {
   static constexpr int offset = F == Format::q6_K ? 32 : F == Format::q3_K ? 4 : 0;
 };
 
-// 4 activation bytes in every 32-bit lane (ld1r): the neon path's operand for 4 rows' codes.
-inline int8x16_t broadcast_x4(const std::byte* p) {
-  return vreinterpretq_s8_s32(vld1q_dup_s32(reinterpret_cast<const std::int32_t*>(p)));
-}
+// 4 activation bytes in every 32-bit lane: the neon path's operand for 4 rows' codes.
+inline int8x16_t broadcast_x4(const std::byte* p) { return vreinterpretq_s8_s32(vdupq_n_s32(load_i32(p))); }
 
 // f(std::integral_constant<int, j>{}) for the steps j = 0..3 of a block: j a constant, for the lane
 // of an indexed sdot and the shift counts.
