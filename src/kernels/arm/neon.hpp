@@ -1,7 +1,7 @@
 #pragma once
 // The ARM levels (64-bit ARM). Defined in the neon_*.cpp files, the only files compiled for their
-// extensions (neon_gemm_dotprod.cpp with +dotprod); callers reach them through the kernel table once
-// the CPU has been checked.
+// extensions (neon_gemm_dotprod.cpp and neon_gemm_kquant_dotprod.cpp with +dotprod); callers reach
+// them through the kernel table once the CPU has been checked.
 
 #include "kernels/kernel_table.hpp"
 
