@@ -527,8 +527,9 @@ TEST(KernelLevels, EverySupportedLevelCanBeForcedAndFallsBackPerFormat) {
   }
 }
 
-// The ARM rows: every legacy and affine integer format has a kernel of its own at neon, again at
-// dotprod and again at i8mm (its smmla GEMM), and the other formats keep the scalar kernel.
+// The ARM rows: every legacy and affine integer format, the K-quants and the i-quants have a kernel
+// of their own at neon and again at dotprod; i8mm replaces the integer formats' with its smmla GEMM
+// and keeps dotprod's for the K-quants and i-quants.
 TEST(KernelLevels, ArmLevelsReplaceTheirFormatsOnly) {
   if (!isa_supported(Isa::neon)) GTEST_SKIP() << "not an ARM CPU with Advanced SIMD";
   const auto at = [](Format f) { return static_cast<std::size_t>(f); };
@@ -536,14 +537,18 @@ TEST(KernelLevels, ArmLevelsReplaceTheirFormatsOnly) {
                             Format::q8_0, Format::q8_1, Format::i8,   Format::i4};
   const auto& scalar = kernels::kernel_table(Isa::scalar);
   const auto& neon = kernels::kernel_table(Isa::neon);
+  const Format kquants[] = {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K,
+                            Format::q6_K, Format::iq4_nl, Format::iq4_xs};
   for (Format f : integer) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]) << format_name(f);
-  EXPECT_EQ(neon.gemm[at(Format::q4_K)], scalar.gemm[at(Format::q4_K)]);
+  for (Format f : kquants) EXPECT_NE(neon.gemm[at(f)], scalar.gemm[at(f)]) << format_name(f);
   if (isa_supported(Isa::dotprod)) {
     const auto& dotprod = kernels::kernel_table(Isa::dotprod);
     for (Format f : integer) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]) << format_name(f);
+    for (Format f : kquants) EXPECT_NE(dotprod.gemm[at(f)], neon.gemm[at(f)]) << format_name(f);
     if (isa_supported(Isa::i8mm)) {
       const auto& i8mm = kernels::kernel_table(Isa::i8mm);
       for (Format f : integer) EXPECT_NE(i8mm.gemm[at(f)], dotprod.gemm[at(f)]) << format_name(f);
+      for (Format f : kquants) EXPECT_EQ(i8mm.gemm[at(f)], dotprod.gemm[at(f)]) << format_name(f);
       EXPECT_EQ(i8mm.int_tile_rows, dotprod.int_tile_rows);  // the dotprod GEMV it keeps reads the same tiles
     }
   }

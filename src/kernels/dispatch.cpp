@@ -174,6 +174,10 @@ const KernelTable& avx512_table() {
 #endif
 
 #if defined(QLINEAR_HAVE_NEON_KERNELS)
+// The K-quants and i-quants, one kernel per ARM level on their packed super records.
+constexpr Format kKQuantFormats[] = {Format::q2_K, Format::q3_K, Format::q4_K, Format::q5_K,
+                                     Format::q6_K, Format::iq4_nl, Format::iq4_xs};
+
 // The ARM levels: the scalar row with the formats that have a NEON kernel replaced (the packed
 // panels are the x86 levels' own, so the activation tiles are too). dotprod replaces the integer
 // ones again with its sdot kernels, i8mm with its smmla GEMM (whose GEMV is dotprod's).
@@ -184,6 +188,7 @@ KernelTable make_neon_table() {
   KernelTable t = make_scalar_table();
   t.isa = Isa::neon;
   for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized;
+  for (Format f : kKQuantFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_kquant;
   t.int_tile_rows = neon::kIntTileRows;
   return t;
 }
@@ -192,6 +197,7 @@ KernelTable make_dotprod_table() {
   KernelTable t = make_neon_table();
   t.isa = Isa::dotprod;
   for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized_dotprod;
+  for (Format f : kKQuantFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_kquant_dotprod;
   return t;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The ARM levels (64-bit ARM). Defined in the neon_*.cpp files, the only files compiled for their
-// extensions (neon_gemm_dotprod.cpp with +dotprod, neon_gemm_i8mm.cpp with +i8mm); callers reach
+// extensions (neon_gemm_dotprod.cpp and neon_gemm_kquant_dotprod.cpp with +dotprod, neon_gemm_i8mm.cpp
+// with +i8mm); callers reach
 // them through the kernel table once the CPU has been checked.
 
 #include "kernels/kernel_table.hpp"
@@ -23,5 +24,12 @@ void gemm_quantized_i8mm(const GemmArgs& args, std::size_t row_begin, std::size_
 // Activation rows per integer tile: the x86 levels' 4, so that the panels, tiles and threading
 // of `qlinear bench` on ARM are those measured on x86.
 inline constexpr std::size_t kIntTileRows = 4;
+
+// q2_K … q6_K, iq4_nl and iq4_xs on the packed super records of packed.hpp, the scalar kernel where
+// the layer has no packed copy: ARMv8.0 (neon_gemm_kquant.cpp) and sdot (neon_gemm_kquant_dotprod.cpp).
+void gemm_kquant(const GemmArgs& args, std::size_t row_begin, std::size_t row_end, std::size_t tile_begin,
+                 std::size_t tile_end);
+void gemm_kquant_dotprod(const GemmArgs& args, std::size_t row_begin, std::size_t row_end,
+                         std::size_t tile_begin, std::size_t tile_end);
 
 }  // namespace qlinear::kernels::neon
