@@ -8,9 +8,14 @@
 // read as lanes of a vector instead of broadcast one by one. C = 6 (x86's AVX2 shape): 24
 // accumulators + 4 weights + 2 activation vectors of the 32 registers.
 // f16 widens with the native fcvtl (exact), bf16 with a 16-bit shift (shll).
-// Instructions per input of one panel (16 weights) and one activation row, inner loop:
-//   f32: 4 fmla + 4/6 ldr q + 2/6 ldr (x);  f16: the same + 2/6 fcvtl;  bf16: + 2/6 shll
-// (per 32 weights: 8 fmla plus the shared loads; ggml's ARM f16 path does 8 fmla on fcvtl'd halves).
+// Instructions per 32 weights of one row and one activation row, inner loop; a tile's weight loads
+// and widenings serve its 6 activation rows, its 2 activation loads per input its 16 × 6 products:
+//   f32    8 fmla + 8/6 ldr q (weights) + 2/3 activation loads
+//   f16    8 fmla + 4/6 ldr q + 8/6 fcvtl + 2/3 activation loads
+//   bf16   8 fmla + 4/6 ldr q + 8/6 shll  + 2/3 activation loads
+// ggml on ARMv8.0 (f16 weights, activations converted to f16, no FP16 arithmetic): 8 fmla + 16
+// fcvtl + 16 ldr d per 32 weights and activation row, each weight widened again for every row; with
+// ARMv8.2 FP16 arithmetic, 4 half-precision fmla (whose sums are rounded to half).
 //
 // Each output is one FMA chain over the inputs in order, whatever C, so results do not depend on
 // the batch or the thread count, as on x86.
