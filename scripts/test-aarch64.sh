@@ -35,10 +35,12 @@
 # fails the run instead of stalling it. The limits are environment variables (seconds):
 #   QLINEAR_AARCH64_BUILD_LIMIT (default 2700), QLINEAR_AARCH64_SUITE_LIMIT (2700),
 #   QLINEAR_AARCH64_TEST_LIMIT (600, one test), QLINEAR_AARCH64_LEVELS_LIMIT (900, per CPU model).
-# Measured on a 2-core AMD EPYC (Zen 4) shared with other jobs (load average 6–10): the whole suite
-# under qemu -cpu max at -j2, before the cuts above, 24 min wall for 14 min of CPU (so about 7 min
-# on 2 idle cores); the cuts remove about a ninth of it. The cross build of the test programs took
-# 9 min at -j1 under the same load (the library from ccache). ccache is used when installed.
+# Measured on a 2-core AMD EPYC (Zen 4) shared with other jobs: the suite under qemu -cpu max at
+# -j2 with the cuts above, 11.6 min wall at load average 4–5 (before the cuts: 24 min wall and 14 min
+# of CPU at load 6–10); the kernel tests on cortex-a53 and cortex-a76, 1–2 min each; the whole
+# script with the build up to date, 14.5 min. The cross build of the test programs at -j1: 9 min at
+# load 6–7 with the library from ccache, 4.4 min at load 2–5 for the test files alone. ccache is
+# used when installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build-aarch64}"
