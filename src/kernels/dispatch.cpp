@@ -22,6 +22,7 @@
 #endif
 #if defined(QLINEAR_HAVE_NEON_KERNELS)
 #include "kernels/arm/neon.hpp"
+#include "kernels/arm/neon_float.hpp"
 #endif
 
 namespace qlinear::kernels {
@@ -190,6 +191,21 @@ KernelTable make_neon_table() {
   for (Format f : kNeonIntFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_quantized;
   for (Format f : kKQuantFormats) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_kquant;
   t.int_tile_rows = neon::kIntTileRows;
+  // The float formats and the row conversions (neon_float.hpp): every ARM level keeps these.
+  for (Format f : {Format::f32, Format::f16, Format::bf16}) t.gemm[static_cast<std::size_t>(f)] = &neon::gemm_float;
+  t.float_tile_rows = neon::kFloatTileRows;
+  auto set = [&](Format f, formats::QuantizeRowFn fn) { t.quantize_row[static_cast<std::size_t>(f)] = fn; };
+  set(Format::f16, &neon::quantize_row_f16);
+  set(Format::bf16, &neon::quantize_row_bf16);
+  set(Format::q8_0, &neon::quantize_row_q8_0);
+  set(Format::q4_0, &neon::quantize_row_q4_0);
+  auto set_dequantize = [&](Format f, formats::DequantizeRowFn fn) { t.dequantize_row[static_cast<std::size_t>(f)] = fn; };
+  set_dequantize(Format::f16, &neon::dequantize_row_f16);
+  set_dequantize(Format::bf16, &neon::dequantize_row_bf16);
+  set_dequantize(Format::q8_0, &neon::dequantize_row_q8_0);
+  set_dequantize(Format::q4_0, &neon::dequantize_row_q4_0);
+  t.quantize_activation_row = &neon::quantize_activation_row;
+  t.any_out_of_range = &neon::any_out_of_range;
   return t;
 }
 
