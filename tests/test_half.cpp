@@ -119,7 +119,7 @@ TEST(BFloat16, Specials) {
 // ---------------------------------------------------------------------------------------------
 // The row conversions of the kernel table, every level
 
-bool is_x86_level(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
+bool is_x86_level(Isa isa) { return isa == Isa::avx2 || isa == Isa::avxvnni || isa == Isa::avx512; }
 
 // Floats that reach every path of a conversion to f16: every half's value, the midpoints between
 // adjacent halves and their neighbours (ties and near-ties, subnormal halves included), the
