@@ -96,7 +96,7 @@ qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-lin
 for cpu in cortex-a53:neon cortex-a76:dotprod; do
   echo "== the kernel tests under qemu-aarch64 -cpu ${cpu%%:*} (highest level ${cpu##*:})"
   timeout --kill-after=30 "$levels_limit" "${qemu[@]}" -cpu "${cpu%%:*}" "$build/tests/qlinear_tests" \
-    --gtest_filter='Levels/Kernels.*:KernelLevels.*:Determinism.*:HalfRows.*:FusedKernels.*' --gtest_brief=1 >"$build/qemu-${cpu%%:*}.log" 2>&1 ||
+    --gtest_filter='Levels/Kernels.*:KernelLevels.*:KQuantKernels.*:Determinism.*:HalfRows.*:FusedKernels.*' --gtest_brief=1 >"$build/qemu-${cpu%%:*}.log" 2>&1 ||
     { cat "$build/qemu-${cpu%%:*}.log"; exit 1; }
   tail -n 3 "$build/qemu-${cpu%%:*}.log"
   stage_time
