@@ -341,6 +341,24 @@ TEST_P(Kernels, ForwardMatchesTheQuantizedProductOverAShapeSweep) {
   }
 }
 
+// Rows longer than the float kernels' blocks of inputs (1024 at a time on every level), with a
+// partial last block: the sums carried from block to block.
+TEST_P(Kernels, FloatFormatsMatchOverRowsLongerThanAnInputBlock) {
+  const IsaScope scope(GetParam());
+  for (Format f : {Format::f32, Format::f16, Format::bf16}) {
+    for (std::size_t in : {1025, 2100}) {
+      const std::size_t out = 40;
+      const auto layer = QuantizedLinear::from_weights(test::gaussian(out * in, in + 5), test::gaussian(out, 6), out,
+                                                       in, f);
+      for (std::size_t batch : {1, 7, 13}) {
+        expect_forward_matches(layer, test::gaussian(batch * in, batch + in), batch,
+                               std::string(format_name(f)) + " in=" + std::to_string(in) +
+                                   " batch=" + std::to_string(batch));
+      }
+    }
+  }
+}
+
 // A shape that the driver cuts into several row chunks and activation tile groups.
 TEST_P(Kernels, ForwardMatchesTheQuantizedProductOnAGridOfTasks) {
   const IsaScope scope(GetParam());
