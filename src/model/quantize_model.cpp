@@ -13,6 +13,7 @@
 #include "model/shards.hpp"
 #include "model/source.hpp"
 #include "model/split_output.hpp"
+#include "model/tensor_quantize.hpp"
 #include "io/atomic_file.hpp"
 #include "io/ggml_types.hpp"
 
@@ -38,89 +39,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using model::ModelSource;
 using model::SourceTensor;
+using model::method_name;
+using model::reference_method_name;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A tensor quantized and measured. Errors name the tensor.
-struct Quantized {
-  QuantizedTensor q;
-  QuantStats stats;
-  std::optional<model::OutputErrorSums> output;  // with calibration data
-  std::string method;
-};
-
-std::string_view method_name(Method m) noexcept {
-  switch (m) {
-    case Method::reference: return "reference";
-    case Method::search: return "search";
-    case Method::gptq: return "gptq";
-  }
-  return "?";
-}
-
-// f32, f16, bf16: no codes to choose.
-bool is_conversion(Format target) {
-  const FormatInfo& info = format_info(target);
-  return info.block_size == 1 && !info.affine;
-}
-
-// What the report calls the reference method for a target.
-std::string reference_method_name(Format target) {
-  return is_conversion(target) ? "conversion" : std::string(method_name(Method::reference));
-}
-
-// The tensor's calibration data from the plan's file, when it has an entry; Error(size_mismatch) for
-// an entry of another width.
-std::optional<Calibration> calibration_for(const QuantPlan& plan, const TensorDecision& d) {
-  if (!plan.calibration || !plan.calibration->contains(d.name)) return std::nullopt;
-  const std::size_t in = plan.calibration->in_features(d.name);
-  if (d.shape.back() != in) {
-    throw Error(ErrorCode::size_mismatch, "its calibration data in " + plan.calibration->path().string() + " has " +
-                                              std::to_string(in) + " inputs; its rows have " +
-                                              std::to_string(d.shape.back()));
-  }
-  Calibration c = plan.calibration->calibration(d.name);
-  plan.calibration->release(d.name);
-  return c;
-}
-
-Quantized quantize_tensor(const ModelSource& source, std::size_t index, const TensorDecision& d,
-                          const QuantPlan& plan, std::span<const float> importance) {
-  try {
-    const model::FloatValues floats = source.read_floats(index);
-    const std::uint64_t cols = d.shape.back();
-    const std::uint64_t rows = floats.values.size() / cols;
-    const std::optional<Calibration> calibration = calibration_for(plan, d);
-    QuantizeOptions options{d.affine.value_or(plan.affine), importance};
-    options.damping = plan.damping;
-    std::string method;
-    if (is_conversion(*d.target)) {
-      method = reference_method_name(*d.target);
-    } else {
-      options.method = plan.method;
-      options.calibration = calibration ? &*calibration : nullptr;
-      // gptq needs the inputs' XᵀX: without it the tensor gets the best choice without compensation.
-      if (plan.method == Method::gptq && !calibration) options.method = Method::search;
-      method = method_name(options.method);
-      // Said where the file lacks the tensor: gptq fell back to search, or search weighs nothing.
-      const bool unweighted = options.method == Method::search && importance.empty();
-      if (plan.calibration && !calibration && (options.method != plan.method || unweighted)) {
-        method += " (no calibration data)";
-      }
-    }
-    QuantizedTensor q = model::quantize_with_importance(floats.values, rows, cols, *d.target, options);
-    Quantized out{std::move(q), {}, std::nullopt, std::move(method)};
-    out.stats = measure(floats.values, out.q);
-    if (calibration) {
-      const std::vector<float> restored = dequantize(out.q);
-      out.output = model::output_error_sums(floats.values, restored, rows, *calibration);
-    }
-    return out;
-  } catch (const Error& e) {
-    throw Error(e.code(), "tensor '" + d.name + "': " + e.what());
-  }
 }
 
 // Metadata: the input's (GGUF), or its __metadata__ strings under "safetensors." (safetensors); then
@@ -229,7 +152,7 @@ std::uint64_t write_tensor(Writer& writer, const ModelSource& source, std::size_
       return fused->bytes.size();
     }
   }
-  const Quantized qt = quantize_tensor(source, index, d, plan, importance);
+  const model::QuantizedSourceTensor qt = model::quantize_source_tensor(source, index, d, plan, importance);
   background.wait();
   report.stats = qt.stats;
   report.method = qt.method;
@@ -348,7 +271,7 @@ JobResult compute_tensor(const ModelSource& source, std::size_t index, const Ten
     }
     workspaces.give_back(std::move(r.workspace));
   }
-  Quantized qt = quantize_tensor(source, index, d, plan, importance);
+  model::QuantizedSourceTensor qt = model::quantize_source_tensor(source, index, d, plan, importance);
   source.release(index);
   r.entry.stats = qt.stats;
   r.entry.method = qt.method;
