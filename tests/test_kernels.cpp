@@ -8,6 +8,7 @@
 #include "kernels/forward.hpp"
 #include "kernels/gemm_ref.hpp"
 #include "kernels/kernel_table.hpp"
+#include "kernels/scalar_kernels.hpp"
 #include "levels.hpp"
 #include "test_support.hpp"
 
@@ -337,6 +338,23 @@ TEST_P(Kernels, ForwardMatchesTheQuantizedProductOverAShapeSweep) {
                                      " batch=" + std::to_string(batch));
         }
       }
+    }
+  }
+}
+
+// Every layer with a packed copy runs its level's own kernel, GEMV and GEMM: none reaches the
+// scalar kernel, or a lower level's, through a fallback (the results would still be right, so only
+// the count of fallbacks can tell).
+TEST_P(Kernels, EveryPackedLayerRunsTheLevelsOwnKernel) {
+  if (GetParam() == Isa::scalar) GTEST_SKIP() << "the scalar level is the fallback";
+  const IsaScope scope(GetParam());
+  const std::size_t in = 512, out = 40;
+  for (const Variant& v : kernel_variants()) {
+    const auto layer = QuantizedLinear::from_weights(test::gaussian(out * in, 3), {}, out, in, v.format, v.affine);
+    for (std::size_t batch : {1, 4, 9}) {
+      const std::uint64_t before = kernels::scalar::packed_fallbacks();
+      (void)layer.forward(test::gaussian(batch * in, batch), batch);
+      EXPECT_EQ(kernels::scalar::packed_fallbacks(), before) << v.label << " batch " << batch;
     }
   }
 }

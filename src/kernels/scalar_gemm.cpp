@@ -17,11 +17,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
 namespace qlinear::kernels::scalar {
 namespace {
+
+std::atomic<std::uint64_t> g_packed_fallbacks{0};
 
 using formats::block_q4_0;
 using formats::block_q4_1;
@@ -296,8 +299,15 @@ float dot_decoded(const DecodedRow& w, const ActRow& x) {
 
 }  // namespace
 
+void note_packed_fallback(const GemmArgs& a) noexcept {
+  if (a.packed != nullptr) g_packed_fallbacks.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t packed_fallbacks() noexcept { return g_packed_fallbacks.load(std::memory_order_relaxed); }
+
 void gemm_quantized(const GemmArgs& a, std::size_t row_begin, std::size_t row_end,
                     std::size_t tile_begin, std::size_t tile_end) {
+  note_packed_fallback(a);
   DecodedRow row;
   const ActivationTiles& t = a.act;
   for (std::size_t r = row_begin; r < row_end; ++r) {
@@ -316,6 +326,7 @@ void gemm_quantized(const GemmArgs& a, std::size_t row_begin, std::size_t row_en
 
 void gemm_float(const GemmArgs& a, std::size_t row_begin, std::size_t row_end,
                 std::size_t tile_begin, std::size_t tile_end) {
+  note_packed_fallback(a);
   std::vector<float> w(a.cols);
   const std::size_t tile_rows = a.xf.tile_rows;
   for (std::size_t r = row_begin; r < row_end; ++r) {

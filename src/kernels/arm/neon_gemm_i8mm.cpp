@@ -64,6 +64,7 @@ void gemm_quantized_i8mm(const GemmArgs& a, std::size_t row_begin, std::size_t r
                          std::size_t tile_end) {
   const RunFn fn = pick<I8mm, static_cast<int>(kIntTileRows)>(a);
   if (fn == nullptr) {
+    if (a.act.tile_rows != 1) scalar::note_packed_fallback(a);  // the GEMV is dotprod's by design
     gemm_quantized_dotprod(a, row_begin, row_end, tile_begin, tile_end);
     return;
   }

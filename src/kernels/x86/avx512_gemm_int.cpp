@@ -20,6 +20,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "kernels/scalar_kernels.hpp"
 #include "kernels/x86/avx2.hpp"
 #include "kernels/x86/avx512.hpp"
 #include "kernels/x86/avx512_panels.hpp"
@@ -253,6 +254,7 @@ void gemm_quantized(const GemmArgs& a, std::size_t row_begin, std::size_t row_en
                     std::size_t tile_end) {
   const RunFn fn = a.packed ? pick(a.weight->format, *a.packed, a.act.tile_rows) : nullptr;
   if (fn == nullptr) {  // no packed copy: the AVX2 kernel (which falls back to the scalar one)
+    scalar::note_packed_fallback(a);
     avx2::gemm_quantized(a, row_begin, row_end, tile_begin, tile_end);
     return;
   }

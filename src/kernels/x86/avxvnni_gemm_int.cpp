@@ -16,6 +16,7 @@
 #define QLINEAR_VNNI_NS avxvnni
 #endif
 
+#include "kernels/scalar_kernels.hpp"
 #include "kernels/x86/avx2.hpp"
 #include "kernels/x86/avxvnni.hpp"
 #include "kernels/x86/avxvnni_panels.hpp"
@@ -249,6 +250,7 @@ void gemm_quantized(const GemmArgs& a, std::size_t row_begin, std::size_t row_en
                     std::size_t tile_end) {
   const RunFn fn = a.packed ? pick(a.weight->format, *a.packed, a.act.tile_rows) : nullptr;
   if (fn == nullptr) {  // no packed copy: the AVX2 kernel (which falls back to the scalar one)
+    scalar::note_packed_fallback(a);
     avx2::gemm_quantized(a, row_begin, row_end, tile_begin, tile_end);
     return;
   }
