@@ -37,7 +37,7 @@
 #   QLINEAR_AARCH64_TEST_LIMIT (600, one test), QLINEAR_AARCH64_LEVELS_LIMIT (900, per CPU model).
 # Measured on a 2-core AMD EPYC (Zen 4) shared with other jobs: the suite under qemu -cpu max at
 # -j2 with the cuts above, 11.6 min wall at load average 4–5 (before the cuts: 24 min wall and 14 min
-# of CPU at load 6–10); the kernel tests on cortex-a53 and cortex-a76, 1–2 min each; the whole
+# of CPU at load 6–10); the kernel tests on cortex-a53 and cortex-a76, 1–2 min each (run side by side); the whole
 # script with the build up to date, 14.5 min. The cross build of the test programs at -j1: 9 min at
 # load 6–7 with the library from ccache, 4.4 min at load 2–5 for the test files alone. ccache is
 # used when installed.
@@ -93,18 +93,13 @@ timeout --kill-after=30 "$suite_limit" \
 stage_time
 
 qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib:/usr/lib/aarch64-linux-gnu)  # as in the toolchain file
-for cpu in cortex-a53:neon cortex-a76:dotprod; do
-  echo "== the kernel tests under qemu-aarch64 -cpu ${cpu%%:*} (highest level ${cpu##*:})"
-  timeout --kill-after=30 "$levels_limit" "${qemu[@]}" -cpu "${cpu%%:*}" "$build/tests/qlinear_tests" \
-    --gtest_filter='Levels/Kernels.*:KernelLevels.*:KQuantKernels.*:Determinism.*:HalfRows.*:FusedKernels.*' --gtest_brief=1 >"$build/qemu-${cpu%%:*}.log" 2>&1 ||
-    { cat "$build/qemu-${cpu%%:*}.log"; exit 1; }
-  tail -n 3 "$build/qemu-${cpu%%:*}.log"
-  stage_time
-  # The levels the detection found: the test list names each one the CPU has.
+cpus=(cortex-a53:neon cortex-a76:dotprod)
+for cpu in "${cpus[@]}"; do
+  # The levels the detection finds on the emulated CPU: the test list names each one it has.
   listed="$("${qemu[@]}" -cpu "${cpu%%:*}" "$build/tests/qlinear_tests" --gtest_list_tests \
     --gtest_filter='Levels/Kernels.IntegerSumsAreExact/*' |
     sed -n 's|^ *IntegerSumsAreExact/\([a-z0-9]*\).*|\1|p' | tr '\n' ' ')"
-  echo "levels: $listed"
+  echo "-cpu ${cpu%%:*}: levels $listed"
   case "${cpu##*:}" in
     neon) expected="scalar neon " ;;
     dotprod) expected="scalar neon dotprod " ;;
@@ -114,4 +109,26 @@ for cpu in cortex-a53:neon cortex-a76:dotprod; do
     exit 1
   fi
 done
+
+# The kernel tests on both emulated CPUs at once (one process each, one per core).
+echo "== the kernel tests under qemu-aarch64 -cpu cortex-a53 (neon) and -cpu cortex-a76 (dotprod)"
+pids=()
+for cpu in "${cpus[@]}"; do
+  timeout --kill-after=30 "$levels_limit" "${qemu[@]}" -cpu "${cpu%%:*}" "$build/tests/qlinear_tests" \
+    --gtest_filter='Levels/Kernels.*:KernelLevels.*:KQuantKernels.*:Determinism.*:HalfRows.*:FusedKernels.*' \
+    --gtest_brief=1 >"$build/qemu-${cpu%%:*}.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for i in "${!cpus[@]}"; do
+  cpu="${cpus[$i]}"
+  if wait "${pids[$i]}"; then
+    echo "-cpu ${cpu%%:*}: $(grep -E '^\[ *(PASSED|SKIPPED) *\]' "$build/qemu-${cpu%%:*}.log" | tr -s ' \n' ' ')"
+  else
+    cat "$build/qemu-${cpu%%:*}.log"
+    failed=1
+  fi
+done
+stage_time
+[ "$failed" -eq 0 ] || exit 1
 echo "== aarch64: all passed"
