@@ -188,5 +188,10 @@ inline void for_each_panel_and_tile(const GemmArgs& a, std::size_t row_begin, st
   }
 }
 
+// The register plans the shared loops (vnni_gemm_int_body.hpp, vnni_gemm_kquant_body.hpp) take:
+// one panel per ymm register for the GEMV, two per zmm register for the GEMM.
+using Gemv = Ymm;
+using Gemm = Zmm;
+
 }  // namespace
 }  // namespace qlinear::kernels::avx512
